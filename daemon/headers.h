@@ -1,0 +1,39 @@
+/*
+ * Which headers cross the proxy, and the one we add: pure functions over one
+ * static list, unit-tested on their own.
+ */
+#ifndef ZTP_HEADERS_H
+#define ZTP_HEADERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+
+/* Longest single header line we forward in either direction. */
+#define HDR_LINE_MAX 8192
+
+/*
+ * Whether a client request header goes upstream. Drops hop-by-hop headers
+ * (RFC 9110 7.6.1: Connection, Keep-Alive, Proxy-Connection, TE, Trailer,
+ * Transfer-Encoding, Upgrade, Proxy-Authorization and every name listed in
+ * the client's Connection header, given as connection, may be NULL), the
+ * client's credentials (Authorization, X-ZT1-Auth), and what the upstream
+ * client sets itself (Host, Content-Length, Expect). Names compare
+ * case-insensitively.
+ */
+bool hdr_forward_request(const char *name, size_t namelen, const char *connection);
+
+/* Whether an upstream response header goes to the client: hop-by-hop
+ * headers, Proxy-Authenticate, and those the server sets itself
+ * (Content-Length, Transfer-Encoding) stay behind. */
+bool hdr_forward_response(const char *name, size_t namelen, const char *connection);
+
+/*
+ * Writes the header line to inject ("X-ZT1-Auth: T", "Authorization: token T",
+ * "Authorization: Bearer T"), without CRLF. Returns -1 if it does not fit.
+ * The caller wipes buf after use.
+ */
+int hdr_format_auth(enum auth_style auth, const char *token, size_t toklen, char *buf, size_t cap);
+
+#endif

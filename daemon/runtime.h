@@ -1,0 +1,47 @@
+/*
+ * A runtime is one loaded configuration with its tokens: what a request
+ * uses from start to end. Reload builds a new runtime and swaps it in; the
+ * old one is freed when the last request holding a reference finishes.
+ */
+#ifndef ZTP_RUNTIME_H
+#define ZTP_RUNTIME_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "err.h"
+#include "token.h"
+#include "watch.h"
+
+struct runtime {
+	struct config *cfg;           /* owned */
+	struct token *tokens;         /* owned; parallel to cfg->tokens */
+	bool *token_used;             /* referenced by a route (others are never read) */
+	size_t *route_token;          /* index into tokens for each cfg->routes[i] */
+	struct watch_entry **watches; /* parallel to tokens; NULL where not watched */
+	struct watch *watch;          /* borrowed while watching, else NULL */
+	unsigned refs;
+};
+
+/*
+ * Takes ownership of cfg (also on failure) and reads every token a route
+ * uses. Returns with one reference held by the caller.
+ */
+ZT_WUR enum zt_err runtime_new(struct config *cfg, struct runtime **out);
+struct runtime *runtime_ref(struct runtime *rt);
+/* Drops a reference; the last one stops watching and frees everything. */
+void runtime_unref(struct runtime *rt);
+
+/* Starts watching the runtime's file tokens with w (borrowed until unwatch). */
+ZT_WUR enum zt_err runtime_watch(struct runtime *rt, struct watch *w);
+void runtime_unwatch(struct runtime *rt);
+
+static inline struct token *runtime_route_token(struct runtime *rt, const struct cfg_route *route)
+{
+	return &rt->tokens[rt->route_token[route - rt->cfg->routes]];
+}
+
+/* Logs each used token's state: info when usable, warn with the reason otherwise. */
+void runtime_log_tokens(const struct runtime *rt);
+
+#endif
