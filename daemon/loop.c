@@ -1,0 +1,190 @@
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include "log.h"
+#include "loop.h"
+#include "proxy.h"
+#include "server.h"
+#include "signals.h"
+
+/* Longest single wait; bounds how late a retiring listener is reaped. */
+#define LOOP_MAX_WAIT_MS 1000
+
+uint64_t
+app_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+run_listeners(struct app *app)
+{
+	for (struct listener *l = app->listeners; l != NULL; l = l->next)
+		MHD_run(l->mhd);
+}
+
+static void
+run_transfers(struct app *app)
+{
+	CURLMsg *msg;
+	int running, queued;
+
+	curl_multi_perform(app->multi, &running);
+	while ((msg = curl_multi_info_read(app->multi, &queued)) != NULL)
+		if (msg->msg == CURLMSG_DONE)
+			proxy_transfer_done(app, msg->easy_handle, msg->data.result);
+}
+
+static void
+reload_report(void *arg, bool is_error, const char *line)
+{
+	(void)arg;
+	log_msg(is_error ? LOG_ERROR : LOG_WARN, "%s", line);
+}
+
+static void
+warn_unappliable(const struct config *old, const struct config *new)
+{
+	if (old->client_idle_ms != new->client_idle_ms ||
+	    old->max_connections != new->max_connections)
+		log_warn("timeouts.client_idle and limits.max_connections apply to listeners "
+		         "opened from now on; restart to apply them to the listeners kept open");
+}
+
+void
+loop_reload(struct app *app)
+{
+	struct config *cfg;
+	struct runtime *rt;
+	enum zt_err err;
+
+	log_info("reloading configuration from %s",
+	         app->config_path ? app->config_path : "the embedded defaults");
+	err = cfg_load(app->config_path, reload_report, NULL, &cfg);
+	if (err == ZT_OK)
+		err = runtime_new(cfg, &rt);
+	if (err == ZT_OK && (err = server_apply(app, rt->cfg)) != ZT_OK)
+		runtime_unref(rt);
+	if (err != ZT_OK) {
+		log_error("reload failed (%s); still serving the previous configuration",
+		          zt_strerror(err));
+		return;
+	}
+	warn_unappliable(app->rt->cfg, rt->cfg);
+	runtime_unwatch(app->rt);
+	runtime_unref(app->rt); /* requests in flight keep theirs */
+	app->rt = rt;
+	log_set_level(rt->cfg->log_level);
+	if (runtime_watch(rt, app->watch) != ZT_OK)
+		log_warn("cannot watch token files; changes are seen on the next 401 or reload");
+	runtime_log_tokens(rt);
+	log_info("configuration reloaded: %zu routes, %zu listeners", rt->cfg->nroutes,
+	         rt->cfg->nlisten);
+}
+
+static void
+begin_stop(struct app *app, uint64_t *deadline)
+{
+	if (app->stopping)
+		return;
+	app->stopping = true;
+	*deadline = app_now_ms() + app->rt->cfg->shutdown_ms;
+	server_quiesce(app);
+	log_info("stopping: %u request%s in flight, waiting up to %u ms", app->nreqs,
+	         app->nreqs == 1 ? "" : "s", app->rt->cfg->shutdown_ms);
+}
+
+static int
+min_timeout(int a, int b)
+{
+	if (a < 0)
+		return b;
+	if (b < 0)
+		return a;
+	return a < b ? a : b;
+}
+
+int
+loop_run(struct app *app)
+{
+	struct curl_waitfd *fds = NULL;
+	size_t nfds_cap = 0;
+	uint64_t deadline = 0;
+
+	for (;;) {
+		size_t n = 0, need = 2;
+		int timeout = LOOP_MAX_WAIT_MS, wfd = watch_fd(app->watch);
+		MHD_UNSIGNED_LONG_LONG mhd_ms;
+		uint64_t now;
+
+		for (struct listener *l = app->listeners; l != NULL; l = l->next)
+			need++;
+		if (need > nfds_cap) {
+			struct curl_waitfd *p = realloc(fds, need * sizeof(*fds));
+
+			if (p == NULL) {
+				log_error("out of memory in the event loop");
+				break;
+			}
+			fds = p;
+			nfds_cap = need;
+		}
+		for (struct listener *l = app->listeners; l != NULL; l = l->next) {
+			fds[n++] = (struct curl_waitfd){.fd = l->epoll_fd, .events = CURL_WAIT_POLLIN};
+			if (MHD_get_timeout(l->mhd, &mhd_ms) == MHD_YES)
+				timeout = min_timeout(timeout, mhd_ms > INT32_MAX ? INT32_MAX : (int)mhd_ms);
+		}
+		fds[n++] = (struct curl_waitfd){.fd = sig_fd(), .events = CURL_WAIT_POLLIN};
+		if (wfd >= 0)
+			fds[n++] = (struct curl_waitfd){.fd = wfd, .events = CURL_WAIT_POLLIN};
+		timeout = min_timeout(timeout, watch_timeout_ms(app->watch));
+		if (app->stopping) {
+			now = app_now_ms();
+			timeout = min_timeout(timeout, now >= deadline ? 0 : (int)(deadline - now));
+		}
+		if (app->mhd_pending)
+			timeout = 0;
+
+		curl_multi_poll(app->multi, fds, (unsigned)n, timeout, NULL);
+
+		app->mhd_pending = false;
+		run_listeners(app);
+		run_transfers(app);
+		if (app->mhd_pending) {
+			/* Answer what the transfers just made ready without another wait. */
+			app->mhd_pending = false;
+			run_listeners(app);
+		}
+		if (fds[n - (wfd >= 0 ? 2 : 1)].revents != 0) {
+			unsigned ev = sig_take();
+
+			if ((ev & SIG_EV_STOP) != 0)
+				begin_stop(app, &deadline);
+			else if ((ev & SIG_EV_RELOAD) != 0 && !app->stopping)
+				loop_reload(app);
+		}
+		if ((wfd >= 0 && fds[n - 1].revents != 0) || watch_timeout_ms(app->watch) == 0)
+			watch_process(app->watch);
+		now = app_now_ms();
+		server_reap(app, now);
+		if (app->stopping) {
+			if (app->nreqs == 0)
+				break;
+			if (now >= deadline) {
+				log_warn("stopping: %u request%s still in flight after %u ms; "
+				         "cutting them off",
+				         app->nreqs, app->nreqs == 1 ? "" : "s",
+				         app->rt->cfg->shutdown_ms);
+				break;
+			}
+		}
+	}
+	free(fds);
+	return 0;
+}
