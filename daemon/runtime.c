@@ -111,6 +111,8 @@ runtime_watch(struct runtime *rt, struct watch *w)
 			runtime_unwatch(rt);
 			return err;
 		}
+		/* A change between the first read and the watch would go unseen. */
+		runtime_token_changed(t);
 	}
 	return ZT_OK;
 }

@@ -28,7 +28,12 @@ void watch_close(struct watch *w);
 int watch_fd(const struct watch *w);
 /* Milliseconds until watch_process() should be called anyway, or -1 for never. */
 int watch_timeout_ms(const struct watch *w);
-/* Handles pending events and due polls; calls the callbacks. */
+/*
+ * Handles pending events and due polls; calls the callbacks. A callback may
+ * call watch_add() and watch_remove() (its own entry included), never
+ * watch_process() or watch_close(). Several events for one entry in one call
+ * give one callback.
+ */
 void watch_process(struct watch *w);
 
 /*
