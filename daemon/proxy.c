@@ -37,6 +37,8 @@ struct req {
 	bool started;
 	bool suspended;
 	bool queued;
+	unsigned sent_status; /* for the debug log */
+	char method[16];
 
 	/* An error to answer instead of an upstream response. */
 	unsigned err_status;
@@ -236,6 +238,7 @@ queue_error(struct req *req)
 	ret = MHD_queue_response(req->conn, req->err_status, resp);
 	MHD_destroy_response(resp);
 	req->queued = true;
+	req->sent_status = req->err_status;
 	return ret;
 }
 
@@ -712,6 +715,7 @@ queue_upstream(struct req *req)
 	ret = MHD_queue_response(req->conn, (unsigned)req->status, resp);
 	MHD_destroy_response(resp);
 	req->queued = true;
+	req->sent_status = (unsigned)req->status;
 	return ret;
 }
 
@@ -771,6 +775,7 @@ proxy_access(void *cls, struct MHD_Connection *conn, const char *url, const char
 		/* Queue nothing yet: answering on the first call costs keep-alive. */
 		req->started = true;
 		req->conn = conn;
+		snprintf(req->method, sizeof(req->method), "%s", method);
 		req_start(req, method);
 		return MHD_YES;
 	}
@@ -796,8 +801,14 @@ proxy_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	(void)conn;
 	if (req == NULL)
 		return;
-	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && req->route != NULL)
-		log_debug("route %s: client request ended early (%d)", req->route->prefix, (int)toe);
+	if (log_get_level() >= LOG_DEBUG && req->target != NULL) {
+		/* The query string stays out of logs: it may carry auth=. */
+		int pathlen = (int)strcspn(req->target, "?");
+
+		log_debug("%s %.*s -> %u (route %s)%s", req->method, pathlen, req->target,
+		          req->sent_status, req->route ? req->route->prefix : "none",
+		          toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : ", ended early");
+	}
 	*req_cls = NULL;
 	req_free(req);
 }
