@@ -1,0 +1,145 @@
+"""Keep-alive: client connections are reused, and upstream connections are pooled."""
+
+import http.client
+import socket
+import threading
+import time
+
+from harness import SCALE, ScenarioTest, config, route, wait_until
+
+
+class KeepAliveTests(ScenarioTest):
+    def start(self, **cfg):
+        self.token = self.new_token()
+        self.write_local_token(self.token)
+        self.svc = self.local_service(token=self.token)
+        self.px = self.proxy(config([route("/", self.svc.url, "local", "x-zt1-auth")], **cfg))
+        return self.px
+
+    def run_on_one_connection(self, n, make_request):
+        conn = self.px.connection()
+        sock = None
+        try:
+            for i in range(n):
+                method, path, body = make_request(i)
+                r = self.px.request(method, path, body=body, conn=conn)
+                self.assertLess(r.status, 600)
+                yield i, r
+                if sock is None:
+                    sock = conn.sock
+                self.assertIsNotNone(conn.sock, f"the daemon closed the client connection after request {i}: {r}")
+                self.assertIs(conn.sock, sock, f"the client connection was replaced after request {i}")
+        finally:
+            conn.close()
+
+    def assertUpstreamPooled(self, n):
+        self.assertEqual(len(self.svc.requests), n)
+        self.assertLessEqual(self.svc.connections, 2,
+                             f"{n} sequential requests opened {self.svc.connections} upstream connections")
+
+    def test_sequential_gets_reuse_connections(self):
+        self.start()
+        for i, r in self.run_on_one_connection(100, lambda i: ("GET", f"/status?i={i}", None)):
+            self.assertEqual(r.status, 200, r)
+        self.assertUpstreamPooled(100)
+
+    def test_mixed_methods_with_bodies_reuse_connections(self):
+        self.start()
+
+        def req(i):
+            if i % 2:
+                return ("POST", "/sink", b"b" * (i * 97))
+            return ("GET", "/echo", None)
+        for i, r in self.run_on_one_connection(100, req):
+            self.assertEqual(r.status, 200, r)
+            if i % 2:
+                self.assertEqual(r.json()["len"], i * 97)
+        self.assertUpstreamPooled(100)
+
+    def test_upstream_error_statuses_keep_connections(self):
+        self.start()
+        codes = (200, 404, 500, 302, 400)
+
+        def req(i):
+            c = codes[i % len(codes)]
+            return ("GET", "/status" if c == 200 else f"/code/{c}", None)
+        for i, r in self.run_on_one_connection(50, req):
+            self.assertEqual(r.status, codes[i % len(codes)], r)
+        self.assertUpstreamPooled(50)
+
+    def test_concurrent_clients(self):
+        self.start()
+        errors = []
+
+        def client(k):
+            try:
+                conn = self.px.connection()
+                for i in range(25):
+                    conn.request("GET", f"/echo?client={k}&i={i}")
+                    r = conn.getresponse()
+                    body = r.read()
+                    if r.status != 200 or f"client={k}&i={i}" not in body.decode():
+                        errors.append((k, i, r.status, body[:200]))
+                conn.close()
+            except (OSError, http.client.HTTPException) as e:
+                errors.append((k, repr(e)))
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60 * SCALE)
+        self.assertEqual(errors, [])
+        self.assertEqual(len(self.svc.requests), 200)
+        for r in self.svc.requests:
+            self.assertEqual(r.header_values("X-ZT1-Auth"), [self.token])
+
+    def test_idle_client_connection_closed_after_client_idle(self):
+        px = self.start(timeouts={"client_idle": "1s"})
+        s = socket.create_connection(("127.0.0.1", px.port), timeout=10 * SCALE)
+        try:
+            s.sendall(b"GET /status HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            r = http.client.HTTPResponse(s, method="GET")
+            r.begin()
+            self.assertEqual(r.status, 200)
+            r.read()
+            t0 = time.monotonic()
+            try:
+                data = s.recv(1)
+            except ConnectionResetError:
+                data = b""
+            except socket.timeout:
+                self.fail(f"idle connection still open {10 * SCALE:.0f}s later with client_idle 1s")
+            waited = time.monotonic() - t0
+        finally:
+            s.close()
+        self.assertEqual(data, b"", "unexpected bytes on an idle connection")
+        self.assertGreater(waited, 0.5, "closed long before client_idle")
+        self.assertLess(waited, 5 * SCALE, "closed long after client_idle")
+
+    def test_max_connections(self):
+        px = self.start(limits={"max_connections": 2})
+        held = [px.connection() for _ in range(2)]
+        try:
+            for c in held:
+                self.assertEqual(px.get("/status", conn=c).status, 200)
+            # A third connection is queued or refused while two are open, never served.
+            extra = socket.create_connection(("127.0.0.1", px.port), timeout=1.5)
+            try:
+                extra.sendall(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
+                try:
+                    data = extra.recv(4096)
+                except (socket.timeout, ConnectionResetError):
+                    data = b""
+            finally:
+                extra.close()
+            self.assertNotRegex(data, rb"^HTTP/1\.[01] 2", "a third connection was served with max_connections 2")
+        finally:
+            for c in held:
+                c.close()
+
+        def served():
+            try:
+                return px.get("/status", timeout=2).status == 200
+            except OSError:
+                return False
+        wait_until(served, 5, 0.1, "a new connection to be served once the others closed")
