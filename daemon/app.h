@@ -18,8 +18,8 @@ struct req;
 
 struct listener {
 	struct listener *next;
-	char *text;           /* address as configured */
-	char bound[80];       /* address actually bound, for logs */
+	char *text;     /* address as configured */
+	char bound[80]; /* address actually bound, for logs */
 	struct MHD_Daemon *mhd;
 	int epoll_fd;         /* MHD's, to wait on */
 	bool retiring;        /* accepts nothing new; closed once idle or at its deadline */

@@ -47,7 +47,7 @@ struct cfg_route {
 	bool tls;       /* upstream is https */
 	char *token;    /* name of a cfg_token in the same config */
 	enum auth_style auth;
-	char *ca_file;  /* NULL: the system's CA store */
+	char *ca_file; /* NULL: the system's CA store */
 	int line, col;
 };
 
@@ -68,12 +68,12 @@ struct config {
 	struct cfg_route *routes; /* sorted: longest prefix first */
 	size_t nroutes;
 
-	uint32_t client_idle_ms;       /* timeouts.client_idle, default 60s */
-	uint32_t upstream_connect_ms;  /* timeouts.upstream_connect, default 10s */
-	uint32_t upstream_ms;          /* timeouts.upstream, default 300s; 0 = none */
-	uint32_t shutdown_ms;          /* timeouts.shutdown, default 10s */
-	uint32_t max_connections;      /* limits.max_connections, default 1024 */
-	uint64_t replay_body;          /* limits.replay_body, default 64 KiB */
+	uint32_t client_idle_ms;      /* timeouts.client_idle, default 60s */
+	uint32_t upstream_connect_ms; /* timeouts.upstream_connect, default 10s */
+	uint32_t upstream_ms;         /* timeouts.upstream, default 300s; 0 = none */
+	uint32_t shutdown_ms;         /* timeouts.shutdown, default 10s */
+	uint32_t max_connections;     /* limits.max_connections, default 1024 */
+	uint64_t replay_body;         /* limits.replay_body, default 64 KiB */
 };
 
 /*
@@ -87,8 +87,7 @@ typedef void (*cfg_report_fn)(void *arg, bool is_error, const char *line);
  * On success *out is a new config the caller frees with cfg_free().
  * On ZT_ERR_CONFIG every problem has been passed to report; *out is NULL.
  */
-ZT_WUR enum zt_err cfg_load(const char *path, cfg_report_fn report, void *arg,
-                            struct config **out);
+ZT_WUR enum zt_err cfg_load(const char *path, cfg_report_fn report, void *arg, struct config **out);
 
 /*
  * Parses YAML text held in memory; name is used in messages. file_private

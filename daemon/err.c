@@ -1,7 +1,6 @@
 #include "err.h"
 
-const char *
-zt_strerror(enum zt_err err)
+const char *zt_strerror(enum zt_err err)
 {
 	switch (err) {
 	case ZT_OK:

@@ -13,8 +13,7 @@
 /* Longest single wait; bounds how late a retiring listener is reaped. */
 #define LOOP_MAX_WAIT_MS 1000
 
-uint64_t
-app_now_ms(void)
+uint64_t app_now_ms(void)
 {
 	struct timespec ts;
 
@@ -22,15 +21,13 @@ app_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void
-run_listeners(struct app *app)
+static void run_listeners(struct app *app)
 {
 	for (struct listener *l = app->listeners; l != NULL; l = l->next)
 		MHD_run(l->mhd);
 }
 
-static void
-run_transfers(struct app *app)
+static void run_transfers(struct app *app)
 {
 	CURLMsg *msg;
 	int running, queued;
@@ -41,15 +38,13 @@ run_transfers(struct app *app)
 			proxy_transfer_done(app, msg->easy_handle, msg->data.result);
 }
 
-static void
-reload_report(void *arg, bool is_error, const char *line)
+static void reload_report(void *arg, bool is_error, const char *line)
 {
 	(void)arg;
 	log_msg(is_error ? LOG_ERROR : LOG_WARN, "%s", line);
 }
 
-static void
-warn_unappliable(const struct config *old, const struct config *new)
+static void warn_unappliable(const struct config *old, const struct config *new)
 {
 	if (old->client_idle_ms != new->client_idle_ms ||
 	    old->max_connections != new->max_connections)
@@ -57,8 +52,7 @@ warn_unappliable(const struct config *old, const struct config *new)
 		         "opened from now on; restart to apply them to the listeners kept open");
 }
 
-void
-loop_reload(struct app *app)
+void loop_reload(struct app *app)
 {
 	struct config *cfg;
 	struct runtime *rt;
@@ -88,8 +82,7 @@ loop_reload(struct app *app)
 	         rt->cfg->nlisten);
 }
 
-static void
-begin_stop(struct app *app, uint64_t *deadline)
+static void begin_stop(struct app *app, uint64_t *deadline)
 {
 	if (app->stopping)
 		return;
@@ -100,8 +93,7 @@ begin_stop(struct app *app, uint64_t *deadline)
 	         app->nreqs == 1 ? "" : "s", app->rt->cfg->shutdown_ms);
 }
 
-static int
-min_timeout(int a, int b)
+static int min_timeout(int a, int b)
 {
 	if (a < 0)
 		return b;
@@ -110,8 +102,7 @@ min_timeout(int a, int b)
 	return a < b ? a : b;
 }
 
-int
-loop_run(struct app *app)
+int loop_run(struct app *app)
 {
 	struct curl_waitfd *fds = NULL;
 	size_t nfds_cap = 0;
@@ -136,9 +127,11 @@ loop_run(struct app *app)
 			nfds_cap = need;
 		}
 		for (struct listener *l = app->listeners; l != NULL; l = l->next) {
-			fds[n++] = (struct curl_waitfd){.fd = l->epoll_fd, .events = CURL_WAIT_POLLIN};
+			fds[n++] =
+			    (struct curl_waitfd){.fd = l->epoll_fd, .events = CURL_WAIT_POLLIN};
 			if (MHD_get_timeout(l->mhd, &mhd_ms) == MHD_YES)
-				timeout = min_timeout(timeout, mhd_ms > INT32_MAX ? INT32_MAX : (int)mhd_ms);
+				timeout = min_timeout(timeout,
+				                      mhd_ms > INT32_MAX ? INT32_MAX : (int)mhd_ms);
 		}
 		fds[n++] = (struct curl_waitfd){.fd = sig_fd(), .events = CURL_WAIT_POLLIN};
 		if (wfd >= 0)

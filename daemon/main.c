@@ -22,8 +22,7 @@
 #define EXIT_OSERR  71
 #define EXIT_CONFIG 78
 
-static void
-usage(FILE *out)
+static void usage(FILE *out)
 {
 	fprintf(out,
 	        "usage: zt-token-proxy [--config FILE]\n"
@@ -44,24 +43,22 @@ usage(FILE *out)
 	        "gracefully. Exit status: 0 ok, 64 usage, 71 cannot listen, 78 configuration.\n");
 }
 
-static void
-report_stderr(void *arg, bool is_error, const char *line)
+static void report_stderr(void *arg, bool is_error, const char *line)
 {
 	(void)arg;
 	(void)is_error;
 	fprintf(stderr, "%s\n", line);
 }
 
-static void
-report_log(void *arg, bool is_error, const char *line)
+static void report_log(void *arg, bool is_error, const char *line)
 {
 	(void)arg;
 	log_msg(is_error ? LOG_ERROR : LOG_WARN, "%s", line);
 }
 
 /* Where to point a person at for a token: its definition, else the first route using it. */
-static void
-token_location(const struct config *cfg, const struct cfg_token *ct, char *buf, size_t cap)
+static void token_location(const struct config *cfg, const struct cfg_token *ct, char *buf,
+                           size_t cap)
 {
 	int line = ct->line, col = ct->col;
 
@@ -78,8 +75,7 @@ token_location(const struct config *cfg, const struct cfg_token *ct, char *buf, 
 		snprintf(buf, cap, "%s", cfg->path);
 }
 
-static int
-check_config(const char *path)
+static int check_config(const char *path)
 {
 	struct config *cfg;
 	struct runtime *rt;
@@ -99,16 +95,15 @@ check_config(const char *path)
 			continue;
 		token_location(rt->cfg, t->cfg, where, sizeof(where));
 		token_describe_source(t->cfg, src, sizeof(src));
-		fprintf(stderr, "%s: warning: token '%s' (%s) is %s: %s\n", where, t->cfg->name, src,
-		        token_state_name(t->state), t->reason);
+		fprintf(stderr, "%s: warning: token '%s' (%s) is %s: %s\n", where, t->cfg->name,
+		        src, token_state_name(t->state), t->reason);
 	}
 	runtime_unref(rt);
 	printf("configuration OK\n");
 	return 0;
 }
 
-static int
-print_config(const char *path)
+static int print_config(const char *path)
 {
 	struct config *cfg;
 
@@ -119,8 +114,7 @@ print_config(const char *path)
 	return 0;
 }
 
-static bool
-app_init_curl(struct app *app)
+static bool app_init_curl(struct app *app)
 {
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
 	    (app->multi = curl_multi_init()) == NULL || (app->share = curl_share_init()) == NULL)
@@ -131,8 +125,7 @@ app_init_curl(struct app *app)
 	       curl_share_setopt(app->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) == CURLSHE_OK;
 }
 
-static void
-log_routes(const struct config *cfg)
+static void log_routes(const struct config *cfg)
 {
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		const struct cfg_route *r = &cfg->routes[i];
@@ -142,8 +135,7 @@ log_routes(const struct config *cfg)
 	}
 }
 
-static int
-serve(const char *path)
+static int serve(const char *path)
 {
 	struct app app = {.config_path = path};
 	struct config *cfg;
@@ -194,14 +186,16 @@ out:
 	return status;
 }
 
-int
-main(int argc, char **argv)
+int main(int argc, char **argv)
 {
 	enum { OPT_CHECK = 256, OPT_PRINT };
 	static const struct option longopts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, OPT_CHECK},
-	    {"print-config", no_argument, NULL, OPT_PRINT}, {"version", no_argument, NULL, 'V'},
-	    {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"check-config", no_argument, NULL, OPT_CHECK},
+	    {"print-config", no_argument, NULL, OPT_PRINT},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *path = NULL;
 	int mode = 0, c;

@@ -72,8 +72,7 @@ struct req {
 	bool write_paused;
 };
 
-static void
-pbuf_free(struct pbuf *b, bool wipe)
+static void pbuf_free(struct pbuf *b, bool wipe)
 {
 	if (b->data != NULL && wipe)
 		explicit_bzero(b->data, b->cap);
@@ -82,8 +81,7 @@ pbuf_free(struct pbuf *b, bool wipe)
 }
 
 /* Moves unread data to the front; afterwards there is cap - wpos room. */
-static void
-pbuf_compact(struct pbuf *b)
+static void pbuf_compact(struct pbuf *b)
 {
 	if (b->rpos == 0)
 		return;
@@ -93,8 +91,7 @@ pbuf_compact(struct pbuf *b)
 }
 
 /* Makes room for want more bytes without growing past max. */
-static bool
-pbuf_reserve(struct pbuf *b, size_t want, size_t max)
+static bool pbuf_reserve(struct pbuf *b, size_t want, size_t max)
 {
 	size_t need = b->wpos + want, cap;
 	char *p;
@@ -115,8 +112,7 @@ pbuf_reserve(struct pbuf *b, size_t want, size_t max)
 	return true;
 }
 
-static bool
-pbuf_append(struct pbuf *b, const void *data, size_t len, size_t max)
+static bool pbuf_append(struct pbuf *b, const void *data, size_t len, size_t max)
 {
 	if (!pbuf_reserve(b, len, max))
 		return false;
@@ -125,8 +121,7 @@ pbuf_append(struct pbuf *b, const void *data, size_t len, size_t max)
 	return true;
 }
 
-static void
-req_wake(struct req *req)
+static void req_wake(struct req *req)
 {
 	if (!req->suspended)
 		return;
@@ -135,8 +130,7 @@ req_wake(struct req *req)
 	req->app->mhd_pending = true;
 }
 
-static void
-req_suspend(struct req *req)
+static void req_suspend(struct req *req)
 {
 	if (req->suspended)
 		return;
@@ -144,8 +138,7 @@ req_suspend(struct req *req)
 	MHD_suspend_connection(req->conn);
 }
 
-static void
-req_free(struct req *req)
+static void req_free(struct req *req)
 {
 	struct app *app = req->app;
 
@@ -182,8 +175,7 @@ struct jbody {
 	int err;
 };
 
-static void
-jbody_field(struct jbody *j, const char *key, const char *value)
+static void jbody_field(struct jbody *j, const char *key, const char *value)
 {
 	if (value == NULL)
 		return;
@@ -197,9 +189,8 @@ jbody_field(struct jbody *j, const char *key, const char *value)
  * Decides the error response for req. The body names the route; extra is a
  * NULL-terminated list of key, value pairs.
  */
-static void
-req_fail(struct req *req, unsigned status, const char *code, const char *message,
-         const char *const *extra)
+static void req_fail(struct req *req, unsigned status, const char *code, const char *message,
+                     const char *const *extra)
 {
 	struct jbody j = {.len = 0};
 
@@ -221,8 +212,7 @@ req_fail(struct req *req, unsigned status, const char *code, const char *message
 	req->err_body = strdup(j.buf);
 }
 
-static enum MHD_Result
-queue_error(struct req *req)
+static enum MHD_Result queue_error(struct req *req)
 {
 	const char *body = req->err_body ? req->err_body : "{\"error\":\"internal\"}\n";
 	struct MHD_Response *resp;
@@ -244,8 +234,7 @@ queue_error(struct req *req)
 
 /* ---- upstream callbacks (libcurl) ---- */
 
-static size_t
-on_upload_read(char *buf, size_t size, size_t nitems, void *arg)
+static size_t on_upload_read(char *buf, size_t size, size_t nitems, void *arg)
 {
 	struct req *req = arg;
 	struct pbuf *b = &req->body;
@@ -267,8 +256,7 @@ on_upload_read(char *buf, size_t size, size_t nitems, void *arg)
 }
 
 /* Parses "HTTP/1.1 200 OK" or "HTTP/2 200"; returns the status or 0. */
-static long
-parse_status_line(const char *line, size_t len)
+static long parse_status_line(const char *line, size_t len)
 {
 	const char *sp = memchr(line, ' ', len);
 	long status = 0;
@@ -283,8 +271,7 @@ parse_status_line(const char *line, size_t len)
 	return status >= 100 ? status : 0;
 }
 
-static const char *
-resp_header(const struct req *req, const char *name)
+static const char *resp_header(const struct req *req, const char *name)
 {
 	const char *p = req->rhdr.data, *end = p + req->rhdr.wpos;
 
@@ -298,8 +285,7 @@ resp_header(const struct req *req, const char *name)
 	return NULL;
 }
 
-static void
-on_response_head(struct req *req)
+static void on_response_head(struct req *req)
 {
 	struct token *t;
 
@@ -310,9 +296,10 @@ on_response_head(struct req *req)
 	    (!req->has_body || req->body_done)) {
 		t = runtime_route_token(req->rt, req->route);
 		if (token_refresh(t)) {
-			log_info("route %s: upstream answered 401 and token '%s' changed; replaying "
-			         "the request once with the new token",
-			         req->route->prefix, t->cfg->name);
+			log_info(
+			    "route %s: upstream answered 401 and token '%s' changed; replaying "
+			    "the request once with the new token",
+			    req->route->prefix, t->cfg->name);
 			req->replay_pending = true;
 			return;
 		}
@@ -320,8 +307,7 @@ on_response_head(struct req *req)
 	req_wake(req);
 }
 
-static size_t
-on_upstream_header(char *line, size_t size, size_t nitems, void *arg)
+static size_t on_upstream_header(char *line, size_t size, size_t nitems, void *arg)
 {
 	struct req *req = arg;
 	size_t len = size * nitems, namelen;
@@ -342,8 +328,8 @@ on_upstream_header(char *line, size_t size, size_t nitems, void *arg)
 		return len;
 	namelen = (size_t)(colon - line);
 	end = line + len;
-	while (end > colon + 1 && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' ||
-	                           end[-1] == '\t'))
+	while (end > colon + 1 &&
+	       (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
 		end--;
 	for (value = colon + 1; value < end && (*value == ' ' || *value == '\t'); value++)
 		;
@@ -358,8 +344,7 @@ on_upstream_header(char *line, size_t size, size_t nitems, void *arg)
 	return len;
 }
 
-static size_t
-on_upstream_body(char *data, size_t size, size_t nmemb, void *arg)
+static size_t on_upstream_body(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct req *req = arg;
 	size_t len = size * nmemb;
@@ -378,8 +363,7 @@ on_upstream_body(char *data, size_t size, size_t nmemb, void *arg)
 
 /* ---- client side (libmicrohttpd) ---- */
 
-static ssize_t
-on_client_read(void *arg, uint64_t pos, char *buf, size_t max)
+static ssize_t on_client_read(void *arg, uint64_t pos, char *buf, size_t max)
 {
 	struct req *req = arg;
 	struct pbuf *b = &req->resp;
@@ -414,9 +398,8 @@ struct hdr_collect {
 	bool failed;
 };
 
-static enum MHD_Result
-collect_connection(void *cls, enum MHD_ValueKind kind, const char *key, size_t keylen,
-                   const char *value, size_t valuelen)
+static enum MHD_Result collect_connection(void *cls, enum MHD_ValueKind kind, const char *key,
+                                          size_t keylen, const char *value, size_t valuelen)
 {
 	char *joined = cls;
 	size_t len = strlen(joined);
@@ -435,9 +418,8 @@ collect_connection(void *cls, enum MHD_ValueKind kind, const char *key, size_t k
 	return MHD_YES;
 }
 
-static enum MHD_Result
-collect_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t keylen,
-               const char *value, size_t valuelen)
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      size_t keylen, const char *value, size_t valuelen)
 {
 	struct hdr_collect *hc = cls;
 	char line[HDR_LINE_MAX];
@@ -453,8 +435,10 @@ collect_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t keyle
 	if (valuelen == 0)
 		n = snprintf(line, sizeof(line), "%.*s;", (int)keylen, key);
 	else
-		n = snprintf(line, sizeof(line), "%.*s: %.*s", (int)keylen, key, (int)valuelen, value);
-	if (n < 0 || (size_t)n >= sizeof(line) || (l = curl_slist_append(hc->req->hdrs, line)) == NULL) {
+		n = snprintf(line, sizeof(line), "%.*s: %.*s", (int)keylen, key, (int)valuelen,
+		             value);
+	if (n < 0 || (size_t)n >= sizeof(line) ||
+	    (l = curl_slist_append(hc->req->hdrs, line)) == NULL) {
 		hc->failed = true;
 		return MHD_NO;
 	}
@@ -463,8 +447,7 @@ collect_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t keyle
 }
 
 /* Replaces the token line at the end of req->hdrs (or appends it). */
-static bool
-set_auth_header(struct req *req)
+static bool set_auth_header(struct req *req)
 {
 	struct token *t = runtime_route_token(req->rt, req->route);
 	char line[TOKEN_MAX + 64];
@@ -493,8 +476,7 @@ set_auth_header(struct req *req)
 	return ok;
 }
 
-static bool
-build_headers(struct req *req)
+static bool build_headers(struct req *req)
 {
 	char connection[CONNECTION_MAX] = "";
 	struct hdr_collect hc = {.req = req, .connection = connection};
@@ -516,8 +498,7 @@ build_headers(struct req *req)
 	return set_auth_header(req);
 }
 
-static bool
-parse_content_length(const char *s, int64_t *out)
+static bool parse_content_length(const char *s, int64_t *out)
 {
 	int64_t v = 0;
 
@@ -532,8 +513,7 @@ parse_content_length(const char *s, int64_t *out)
 	return true;
 }
 
-static bool
-setup_easy(struct req *req, const char *method)
+static bool setup_easy(struct req *req, const char *method)
 {
 	const struct config *cfg = req->rt->cfg;
 	CURL *e;
@@ -580,13 +560,12 @@ setup_easy(struct req *req, const char *method)
 	return ok;
 }
 
-static void
-fail_token(struct req *req, struct token *t)
+static void fail_token(struct req *req, struct token *t)
 {
 	char src[320];
-	const char *extra[] = {"token", t->cfg->name, "source", src,
-	                       "state", token_state_name(t->state), "hint", token_hint(t),
-	                       NULL};
+	const char *extra[] = {"token", t->cfg->name,  "source",
+	                       src,     "state",       token_state_name(t->state),
+	                       "hint",  token_hint(t), NULL};
 
 	token_describe_source(t->cfg, src, sizeof(src));
 	log_warn("route %s: token '%s' unavailable (%s): %s", req->route->prefix, t->cfg->name, src,
@@ -595,8 +574,7 @@ fail_token(struct req *req, struct token *t)
 }
 
 /* First call for a request: everything up to starting the upstream transfer. */
-static void
-req_start(struct req *req, const char *method)
+static void req_start(struct req *req, const char *method)
 {
 	const struct config *cfg = req->rt->cfg;
 	const char *te, *cl;
@@ -634,8 +612,8 @@ req_start(struct req *req, const char *method)
 	}
 	te = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
 	                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
-	cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
-	                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+	cl =
+	    MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	req->body_len = -1;
 	if (te != NULL)
 		req->has_body = true;
@@ -654,8 +632,7 @@ req_start(struct req *req, const char *method)
 	req->running = true;
 }
 
-static enum MHD_Result
-req_upload(struct req *req, const char *data, size_t *size)
+static enum MHD_Result req_upload(struct req *req, const char *data, size_t *size)
 {
 	struct pbuf *b = &req->body;
 	size_t n;
@@ -685,8 +662,7 @@ req_upload(struct req *req, const char *data, size_t *size)
 	return MHD_YES;
 }
 
-static enum MHD_Result
-queue_upstream(struct req *req)
+static enum MHD_Result queue_upstream(struct req *req)
 {
 	const char *cl = resp_header(req, "Content-Length");
 	const char *connection = resp_header(req, "Connection");
@@ -706,8 +682,8 @@ queue_upstream(struct req *req)
 
 		if (hdr_forward_response(p, strlen(p), connection) &&
 		    MHD_add_response_header(resp, p, value) != MHD_YES)
-			log_debug("route %s: response header '%s' not forwarded", req->route->prefix,
-			          p);
+			log_debug("route %s: response header '%s' not forwarded",
+			          req->route->prefix, p);
 		p = value + strlen(value) + 1;
 	}
 	if (req->app->stopping)
@@ -719,8 +695,7 @@ queue_upstream(struct req *req)
 	return ret;
 }
 
-static enum MHD_Result
-req_respond(struct req *req)
+static enum MHD_Result req_respond(struct req *req)
 {
 	if (req->queued)
 		return MHD_YES;
@@ -738,8 +713,7 @@ req_respond(struct req *req)
 	return MHD_YES;
 }
 
-void *
-proxy_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
+void *proxy_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	struct app *app = cls;
 	struct req *req;
@@ -759,10 +733,9 @@ proxy_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 	return req;
 }
 
-enum MHD_Result
-proxy_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-             const char *version, const char *upload_data, size_t *upload_data_size,
-             void **req_cls)
+enum MHD_Result proxy_access(void *cls, struct MHD_Connection *conn, const char *url,
+                             const char *method, const char *version, const char *upload_data,
+                             size_t *upload_data_size, void **req_cls)
 {
 	struct req *req = *req_cls;
 
@@ -791,9 +764,8 @@ proxy_access(void *cls, struct MHD_Connection *conn, const char *url, const char
 	return req_respond(req);
 }
 
-void
-proxy_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
-                enum MHD_RequestTerminationCode toe)
+void proxy_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                     enum MHD_RequestTerminationCode toe)
 {
 	struct req *req = *req_cls;
 
@@ -813,8 +785,7 @@ proxy_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	req_free(req);
 }
 
-static void
-req_replay(struct req *req)
+static void req_replay(struct req *req)
 {
 	req->replay_pending = false;
 	req->replayed = true;
@@ -838,8 +809,7 @@ req_replay(struct req *req)
 	req->running = true;
 }
 
-void
-proxy_transfer_done(struct app *app, CURL *easy, CURLcode result)
+void proxy_transfer_done(struct app *app, CURL *easy, CURLcode result)
 {
 	struct req *req = NULL;
 	char msg[CURL_ERROR_SIZE + 256];
@@ -865,13 +835,13 @@ proxy_transfer_done(struct app *app, CURL *easy, CURLcode result)
 			req_fail(req, MHD_HTTP_BAD_GATEWAY, "upstream_unreachable", msg, NULL);
 	} else if (result != CURLE_OK) {
 		log_warn("route %s: upstream %s: response cut off: %s", req->route->prefix,
-		         req->route->upstream, req->errbuf[0] ? req->errbuf : curl_easy_strerror(result));
+		         req->route->upstream,
+		         req->errbuf[0] ? req->errbuf : curl_easy_strerror(result));
 	}
 	req_wake(req);
 }
 
-void
-proxy_abort(struct app *app, struct MHD_Daemon *mhd)
+void proxy_abort(struct app *app, struct MHD_Daemon *mhd)
 {
 	for (struct req *req = app->reqs; req != NULL; req = req->next) {
 		const union MHD_ConnectionInfo *ci;

@@ -44,8 +44,8 @@ const char *route_target_error(enum target_err err);
  * config). A prefix matches at segment boundaries only: "/central" matches
  * "/central" and "/central/x", never "/centralx". Returns NULL if none.
  */
-const struct cfg_route *route_match(const struct cfg_route *routes, size_t nroutes, const char *path,
-                                    size_t pathlen);
+const struct cfg_route *route_match(const struct cfg_route *routes, size_t nroutes,
+                                    const char *path, size_t pathlen);
 
 /*
  * Writes the upstream URL for a matched request into buf: the route's

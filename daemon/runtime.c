@@ -4,8 +4,7 @@
 #include "log.h"
 #include "runtime.h"
 
-static void
-runtime_free(struct runtime *rt)
+static void runtime_free(struct runtime *rt)
 {
 	runtime_unwatch(rt);
 	if (rt->tokens != NULL) {
@@ -21,8 +20,7 @@ runtime_free(struct runtime *rt)
 	free(rt);
 }
 
-enum zt_err
-runtime_new(struct config *cfg, struct runtime **out)
+enum zt_err runtime_new(struct config *cfg, struct runtime **out)
 {
 	struct runtime *rt;
 	size_t n = cfg->ntokens;
@@ -64,22 +62,19 @@ runtime_new(struct config *cfg, struct runtime **out)
 	return ZT_OK;
 }
 
-struct runtime *
-runtime_ref(struct runtime *rt)
+struct runtime *runtime_ref(struct runtime *rt)
 {
 	rt->refs++;
 	return rt;
 }
 
-void
-runtime_unref(struct runtime *rt)
+void runtime_unref(struct runtime *rt)
 {
 	if (rt != NULL && --rt->refs == 0)
 		runtime_free(rt);
 }
 
-static void
-runtime_token_changed(void *arg)
+static void runtime_token_changed(void *arg)
 {
 	struct token *t = arg;
 	enum token_state before = t->state;
@@ -95,8 +90,7 @@ runtime_token_changed(void *arg)
 		log_info("token '%s' (%s) is readable again", t->cfg->name, src);
 }
 
-enum zt_err
-runtime_watch(struct runtime *rt, struct watch *w)
+enum zt_err runtime_watch(struct runtime *rt, struct watch *w)
 {
 	rt->watch = w;
 	for (size_t i = 0; i < rt->cfg->ntokens; i++) {
@@ -117,8 +111,7 @@ runtime_watch(struct runtime *rt, struct watch *w)
 	return ZT_OK;
 }
 
-void
-runtime_unwatch(struct runtime *rt)
+void runtime_unwatch(struct runtime *rt)
 {
 	if (rt->watch == NULL)
 		return;
@@ -130,8 +123,7 @@ runtime_unwatch(struct runtime *rt)
 	rt->watch = NULL;
 }
 
-void
-runtime_log_tokens(const struct runtime *rt)
+void runtime_log_tokens(const struct runtime *rt)
 {
 	for (size_t i = 0; i < rt->cfg->ntokens; i++) {
 		const struct token *t = &rt->tokens[i];

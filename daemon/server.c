@@ -16,8 +16,7 @@
 
 #define LISTEN_BACKLOG 511
 
-static void
-server_mhd_log(void *cls, const char *fmt, va_list ap)
+static void server_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char line[512];
 	size_t len;
@@ -30,8 +29,7 @@ server_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("http: %s", line);
 }
 
-static void
-format_addr(const struct sockaddr *sa, char *buf, size_t cap)
+static void format_addr(const struct sockaddr *sa, char *buf, size_t cap)
 {
 	char host[INET6_ADDRSTRLEN] = "?";
 
@@ -48,8 +46,7 @@ format_addr(const struct sockaddr *sa, char *buf, size_t cap)
 	}
 }
 
-static int
-bind_socket(const struct cfg_listen *cl, char *bound, size_t cap)
+static int bind_socket(const struct cfg_listen *cl, char *bound, size_t cap)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
@@ -74,9 +71,8 @@ bind_socket(const struct cfg_listen *cl, char *bound, size_t cap)
 	return fd;
 }
 
-static enum zt_err
-listener_open(struct app *app, const struct config *cfg, const struct cfg_listen *cl,
-              struct listener **out)
+static enum zt_err listener_open(struct app *app, const struct config *cfg,
+                                 const struct cfg_listen *cl, struct listener **out)
 {
 	struct listener *l;
 	const union MHD_DaemonInfo *info;
@@ -116,8 +112,7 @@ listener_open(struct app *app, const struct config *cfg, const struct cfg_listen
 	return ZT_OK;
 }
 
-static void
-listener_retire(struct listener *l, uint64_t deadline_ms)
+static void listener_retire(struct listener *l, uint64_t deadline_ms)
 {
 	MHD_socket fd;
 
@@ -130,16 +125,14 @@ listener_retire(struct listener *l, uint64_t deadline_ms)
 	log_info("stopped listening on %s", l->bound);
 }
 
-static void
-listener_close(struct listener *l)
+static void listener_close(struct listener *l)
 {
 	MHD_stop_daemon(l->mhd);
 	free(l->text);
 	free(l);
 }
 
-static unsigned
-listener_connections(const struct listener *l)
+static unsigned listener_connections(const struct listener *l)
 {
 	const union MHD_DaemonInfo *info =
 	    MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
@@ -147,8 +140,7 @@ listener_connections(const struct listener *l)
 	return info ? info->num_connections : 0;
 }
 
-static struct listener *
-find_active(struct app *app, const char *text)
+static struct listener *find_active(struct app *app, const char *text)
 {
 	for (struct listener *l = app->listeners; l != NULL; l = l->next)
 		if (!l->retiring && strcmp(l->text, text) == 0)
@@ -156,8 +148,7 @@ find_active(struct app *app, const char *text)
 	return NULL;
 }
 
-static bool
-in_config(const struct config *cfg, const char *text)
+static bool in_config(const struct config *cfg, const char *text)
 {
 	for (size_t i = 0; i < cfg->nlisten; i++)
 		if (strcmp(cfg->listen[i].text, text) == 0)
@@ -165,8 +156,7 @@ in_config(const struct config *cfg, const char *text)
 	return false;
 }
 
-enum zt_err
-server_apply(struct app *app, const struct config *cfg)
+enum zt_err server_apply(struct app *app, const struct config *cfg)
 {
 	struct listener *opened = NULL, *l, *next;
 	enum zt_err err = ZT_OK;
@@ -199,8 +189,7 @@ server_apply(struct app *app, const struct config *cfg)
 	return ZT_OK;
 }
 
-void
-server_quiesce(struct app *app)
+void server_quiesce(struct app *app)
 {
 	uint64_t deadline = app_now_ms() + app->rt->cfg->shutdown_ms;
 
@@ -208,8 +197,7 @@ server_quiesce(struct app *app)
 		listener_retire(l, deadline);
 }
 
-void
-server_reap(struct app *app, uint64_t now_ms)
+void server_reap(struct app *app, uint64_t now_ms)
 {
 	struct listener **pp = &app->listeners, *l;
 
@@ -225,8 +213,7 @@ server_reap(struct app *app, uint64_t now_ms)
 	}
 }
 
-void
-server_close_all(struct app *app)
+void server_close_all(struct app *app)
 {
 	struct listener *l, *next;
 
@@ -238,8 +225,7 @@ server_close_all(struct app *app)
 	app->listeners = NULL;
 }
 
-unsigned
-server_connections(const struct app *app)
+unsigned server_connections(const struct app *app)
 {
 	unsigned n = 0;
 

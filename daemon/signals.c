@@ -8,8 +8,7 @@
 
 static int sig_pipe[2] = {-1, -1};
 
-static void
-sig_handler(int signo)
+static void sig_handler(int signo)
 {
 	int saved = errno;
 	unsigned char ev = signo == SIGHUP ? SIG_EV_RELOAD : SIG_EV_STOP;
@@ -19,8 +18,7 @@ sig_handler(int signo)
 	errno = saved;
 }
 
-enum zt_err
-sig_init(void)
+enum zt_err sig_init(void)
 {
 	struct sigaction sa;
 
@@ -43,14 +41,12 @@ sig_init(void)
 	return ZT_OK;
 }
 
-int
-sig_fd(void)
+int sig_fd(void)
 {
 	return sig_pipe[0];
 }
 
-unsigned
-sig_take(void)
+unsigned sig_take(void)
 {
 	unsigned char buf[64];
 	unsigned events = 0;

@@ -30,11 +30,11 @@ struct token {
 	char *path;                  /* resolved file, or NULL for env and value */
 	char *value;                 /* last good value, or NULL; owned, wiped on change */
 	size_t len;
-	enum token_state state;      /* state of the source at the last read */
-	int sys_errno;               /* errno of the last failed read, or 0 */
-	char reason[192];            /* why state is not OK; never holds the value */
-	time_t changed;              /* when value last changed (0: never loaded) */
-	char hint[256];              /* token_hint()'s text, set with state; never the value */
+	enum token_state state; /* state of the source at the last read */
+	int sys_errno;          /* errno of the last failed read, or 0 */
+	char reason[192];       /* why state is not OK; never holds the value */
+	time_t changed;         /* when value last changed (0: never loaded) */
+	char hint[256];         /* token_hint()'s text, set with state; never the value */
 };
 
 /*
