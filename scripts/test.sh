@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# One command on a fresh Debian 12: install what is missing, build, and run
+# every test: format check, unit tests, black-box scenarios, the same under
+# AddressSanitizer + UndefinedBehaviorSanitizer, and the fuzz targets.
+# Ends with "tests: N passed, N failed". FUZZ_SECONDS (default 60) sets the
+# time per fuzz target; SKIP_FUZZ=1 and SKIP_ASAN=1 shorten a local run.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh --test || { echo "tests: 0 passed, 1 failed"; exit 1; }
+
+passed=0
+failed=0
+logdir=$(mktemp -d /tmp/ztp-test.XXXXXX)
+
+count() { # count PASSED FAILED NAME
+	passed=$((passed + $1))
+	failed=$((failed + $2))
+	echo "== $3: $1 passed, $2 failed"
+}
+
+step() { # step NAME COMMAND...: a step that is one test
+	local name=$1
+	shift
+	if "$@" >"$logdir/$name.log" 2>&1; then
+		count 1 0 "$name"
+	else
+		cat "$logdir/$name.log"
+		count 0 1 "$name"
+	fi
+}
+
+tap() { # tap NAME BINARY...: every TAP line of unit test binaries
+	local name=$1 p=0 f=0 out
+	shift
+	for bin in "$@"; do
+		out=$("$bin" 2>&1)
+		p=$((p + $(grep -c '^ok ' <<<"$out")))
+		f=$((f + $(grep -c '^not ok ' <<<"$out")))
+		if grep -q '^not ok ' <<<"$out" || ! grep -q '^1\.\.' <<<"$out"; then
+			echo "--- $bin"
+			echo "$out"
+			grep -q '^1\.\.' <<<"$out" || f=$((f + 1)) # crashed before its plan
+		fi
+	done
+	count "$p" "$f" "$name"
+}
+
+summary() { # summary NAME LOG: a runner that prints "...: N passed, N failed"
+	local line
+	line=$(grep -E '^[a-z ]*: [0-9]+ passed, [0-9]+ failed' "$2" | tail -n 1)
+	if [ -z "$line" ]; then
+		cat "$2"
+		count 0 1 "$1 (no summary line)"
+		return
+	fi
+	grep -E '^(FAIL|ERROR)' -A 30 "$2" | head -200
+	count "$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")" \
+		"$(sed -E 's/.*passed, ([0-9]+) failed.*/\1/' <<<"$line")" "$1"
+}
+
+unit_bins() {
+	find "$1/tests/unit" -maxdepth 1 -type f -perm -u+x -name 'test_*' | sort
+}
+
+step format bash -c 'clang-format --dry-run --Werror daemon/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c'
+
+# Release-like build with warnings as errors.
+if step build bash -c "rm -rf build-ci && meson setup build-ci -Dwerror=true && ninja -C build-ci"; then
+	mapfile -t bins < <(unit_bins build-ci)
+	tap unit "${bins[@]}"
+	python3 tests/scenarios/run.py -j 2 --binary build-ci/daemon/zt-token-proxy >"$logdir/scenarios.log" 2>&1
+	summary scenarios "$logdir/scenarios.log"
+fi
+
+# The same under AddressSanitizer + UndefinedBehaviorSanitizer.
+if [ "${SKIP_ASAN:-0}" != 1 ]; then
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+	if step build-asan bash -c "rm -rf build-asan && meson setup build-asan -Dwerror=true \
+			-Db_sanitize=address,undefined -Db_lundef=false && ninja -C build-asan"; then
+		mapfile -t bins < <(unit_bins build-asan)
+		tap unit-asan "${bins[@]}"
+		ZTP_BIG=0 ZTP_SANITIZED=1 python3 tests/scenarios/run.py -j 2 --binary build-asan/daemon/zt-token-proxy \
+			>"$logdir/scenarios-asan.log" 2>&1
+		summary scenarios-asan "$logdir/scenarios-asan.log"
+	fi
+	unset ASAN_OPTIONS UBSAN_OPTIONS
+fi
+
+if [ "${SKIP_FUZZ:-0}" != 1 ]; then
+	FUZZ_SECONDS=${FUZZ_SECONDS:-60} bash tests/fuzz/run.sh >"$logdir/fuzz.log" 2>&1
+	summary fuzz "$logdir/fuzz.log"
+fi
+
+echo "logs: $logdir"
+echo "tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
