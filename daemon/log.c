@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "utf8.h"
 
 static const char redacted[] = "[REDACTED]";
 
@@ -210,39 +211,6 @@ void log_redact(char *buf, size_t cap)
 		free(tmp);
 }
 
-/* Length of the well-formed UTF-8 sequence at s (n bytes left), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len;
-	unsigned min, cp;
-
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		min = 0x80;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		min = 0x800;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		min = 0x10000;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 /*
  * One message, one line: control bytes would split it or forge another, and
  * journald stores a line with invalid UTF-8 as a blob.
@@ -253,7 +221,7 @@ static void sanitize(char *s, size_t n)
 	size_t k;
 
 	for (size_t i = 0; i < n; i += k) {
-		k = u[i] >= 0x80 ? utf8_len(u + i, n - i) : 1;
+		k = u[i] >= 0x80 ? utf8_seq_len(u + i, n - i) : 1;
 		if (k == 0 || u[i] < 0x20 || u[i] == 0x7f) {
 			s[i] = '?';
 			k = 1;
