@@ -3,9 +3,12 @@
 # every test: format check, unit tests, black-box scenarios, the same under
 # AddressSanitizer + UndefinedBehaviorSanitizer, and the fuzz targets.
 # Ends with "tests: N passed, N failed". FUZZ_SECONDS (default 60) sets the
-# time per fuzz target; SKIP_FUZZ=1 and SKIP_ASAN=1 shorten a local run.
+# time per fuzz target; SKIP_FUZZ=1 and SKIP_ASAN=1 shorten a local run;
+# BUILD_PREFIX (default "build") names the build directories.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+ci=${BUILD_PREFIX:-build}-ci
+asan=${BUILD_PREFIX:-build}-asan
 scripts/bootstrap.sh --test || { echo "tests: 0 passed, 1 failed"; exit 1; }
 
 passed=0
@@ -65,10 +68,10 @@ unit_bins() {
 step format bash -c 'clang-format --dry-run --Werror daemon/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c'
 
 # Release-like build with warnings as errors.
-if step build bash -c "rm -rf build-ci && meson setup build-ci -Dwerror=true && ninja -C build-ci"; then
-	mapfile -t bins < <(unit_bins build-ci)
+if step build bash -c "rm -rf $ci && meson setup $ci -Dwerror=true && ninja -C $ci"; then
+	mapfile -t bins < <(unit_bins $ci)
 	tap unit "${bins[@]}"
-	python3 tests/scenarios/run.py -j 2 --binary build-ci/daemon/zt-token-proxy >"$logdir/scenarios.log" 2>&1
+	python3 tests/scenarios/run.py -j 2 --binary $ci/daemon/zt-token-proxy >"$logdir/scenarios.log" 2>&1
 	summary scenarios "$logdir/scenarios.log"
 fi
 
@@ -76,11 +79,11 @@ fi
 if [ "${SKIP_ASAN:-0}" != 1 ]; then
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-	if step build-asan bash -c "rm -rf build-asan && meson setup build-asan -Dwerror=true \
-			-Db_sanitize=address,undefined -Db_lundef=false && ninja -C build-asan"; then
-		mapfile -t bins < <(unit_bins build-asan)
+	if step $asan bash -c "rm -rf $asan && meson setup $asan -Dwerror=true \
+			-Db_sanitize=address,undefined -Db_lundef=false && ninja -C $asan"; then
+		mapfile -t bins < <(unit_bins $asan)
 		tap unit-asan "${bins[@]}"
-		ZTP_BIG=0 ZTP_SANITIZED=1 python3 tests/scenarios/run.py -j 2 --binary build-asan/daemon/zt-token-proxy \
+		ZTP_BIG=0 ZTP_SANITIZED=1 python3 tests/scenarios/run.py -j 2 --binary $asan/daemon/zt-token-proxy \
 			>"$logdir/scenarios-asan.log" 2>&1
 		summary scenarios-asan "$logdir/scenarios-asan.log"
 	fi
@@ -88,7 +91,8 @@ if [ "${SKIP_ASAN:-0}" != 1 ]; then
 fi
 
 if [ "${SKIP_FUZZ:-0}" != 1 ]; then
-	FUZZ_SECONDS=${FUZZ_SECONDS:-60} bash tests/fuzz/run.sh >"$logdir/fuzz.log" 2>&1
+	FUZZ_BUILD_DIR=${FUZZ_BUILD_DIR:-$PWD/${BUILD_PREFIX:-build}-fuzz} FUZZ_SECONDS=${FUZZ_SECONDS:-60} \
+		bash tests/fuzz/run.sh >"$logdir/fuzz.log" 2>&1
 	summary fuzz "$logdir/fuzz.log"
 fi
 
