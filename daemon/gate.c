@@ -1,0 +1,209 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <microhttpd.h>
+
+#include "access.h"
+#include "gate.h"
+#include "log.h"
+#include "server.h"
+
+__attribute__((format(printf, 4, 5))) static bool refuse(struct gate_refusal *out, unsigned status,
+                                                         const char *code, const char *fmt, ...)
+{
+	va_list ap;
+
+	out->status = status;
+	out->code = code;
+	out->allow[0] = '\0';
+	va_start(ap, fmt);
+	vsnprintf(out->message, sizeof(out->message), fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+static enum MHD_Result count_host(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  size_t keylen, const char *value, size_t valuelen)
+{
+	unsigned *n = cls;
+
+	(void)kind;
+	(void)value;
+	(void)valuelen;
+	*n += keylen == 4 && strncasecmp(key, "Host", 4) == 0;
+	return MHD_YES;
+}
+
+static const char *header(struct MHD_Connection *conn, const char *name)
+{
+	return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
+
+/* "uid 1000 (gid 1000)", or what is known about a caller that is not on a unix socket. */
+static void describe_caller(const struct client *c, char *buf, size_t cap)
+{
+	if (c->peer_known)
+		snprintf(buf, cap, "uid %u (gid %u)", (unsigned)c->peer.uid, (unsigned)c->peer.gid);
+	else
+		snprintf(buf, cap, "%.100s (not on a unix socket, so its uid is unknown)", c->addr);
+}
+
+static bool check_caller(const struct client *c, const struct acc_ids *uids,
+                         const struct acc_ids *gids, const char *where, struct gate_refusal *out)
+{
+	char who[160];
+
+	if (acc_caller_allowed(uids, gids, c->peer_known ? &c->peer : NULL))
+		return true;
+	describe_caller(c, who, sizeof(who));
+	log_warn("refused %s on %s: not in its allow_uids / allow_gids", who, where);
+	return refuse(out, MHD_HTTP_FORBIDDEN, "caller_not_allowed",
+	              "%s may not use %s (allow_uids / allow_gids)", who, where);
+}
+
+bool gate_request(struct MHD_Connection *conn, const struct config *cfg, const char *method,
+                  struct gate_refusal *out)
+{
+	const struct client *c = server_client(conn);
+	const union MHD_ConnectionInfo *size =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	struct acc_browser b = {0};
+	enum acc_browser_verdict v;
+	const char *host;
+	unsigned hosts = 0;
+
+	if (c == NULL) /* server.c could not keep track of the connection (out of memory) */
+		return refuse(out, MHD_HTTP_SERVICE_UNAVAILABLE, "internal", "out of memory");
+	if (size != NULL && size->header_size > cfg->max_header_size)
+		return refuse(out, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large",
+		              "the request line and headers are %zu bytes, more than "
+		              "limits.max_header_size (%llu)",
+		              size->header_size, (unsigned long long)cfg->max_header_size);
+	if (c->listener->is_unix &&
+	    !check_caller(c, &c->listener->allow_uids, &c->listener->allow_gids, c->listener->bound,
+	                  out))
+		return false;
+	/*
+	 * A DNS-rebinding page talks to us under its own name; unix sockets have no
+	 * such name, and neither has the address the client connected to (a page
+	 * cannot rebind an IP address), which remote clients of allow_remote send.
+	 */
+	if (!c->listener->is_unix) {
+		char *local[] = {(char *)c->local};
+
+		MHD_get_connection_values_n(conn, MHD_HEADER_KIND, count_host, &hosts);
+		host = header(conn, MHD_HTTP_HEADER_HOST);
+		if (hosts > 1)
+			return refuse(out, MHD_HTTP_BAD_REQUEST, "bad_request",
+			              "the request has more than one Host header");
+		if (host != NULL &&
+		    !acc_host_allowed(host, strlen(host), cfg->allowed_hosts.v,
+		                      cfg->allowed_hosts.n) &&
+		    (c->local[0] == '\0' || !acc_host_allowed(host, strlen(host), local, 1))) {
+			log_warn("refused a request from %s for Host '%.64s': not localhost, "
+			         "127.0.0.1, [::1] or in allowed_hosts",
+			         c->addr, host);
+			return refuse(
+			    out, MHD_HTTP_FORBIDDEN, "host_not_allowed",
+			    "Host '%.64s' is not served: only localhost, 127.0.0.1, [::1] "
+			    "and the names in allowed_hosts are",
+			    host);
+		}
+	}
+	b.origin = header(conn, "Origin");
+	b.referer = header(conn, "Referer");
+	b.sec_fetch_site = header(conn, "Sec-Fetch-Site");
+	b.preflight =
+	    strcmp(method, "OPTIONS") == 0 && header(conn, "Access-Control-Request-Method") != NULL;
+	if ((v = acc_check_browser(&b, cfg->allowed_origins.v, cfg->allowed_origins.n)) !=
+	    ACC_BROWSER_OK) {
+		log_warn("refused a request from %s made by a web page (Origin '%.64s', Referer "
+		         "'%.64s', Sec-Fetch-Site '%.16s')",
+		         c->addr, b.origin ? b.origin : "-", b.referer ? b.referer : "-",
+		         b.sec_fetch_site ? b.sec_fetch_site : "-");
+		return refuse(out, MHD_HTTP_FORBIDDEN,
+		              v == ACC_BROWSER_PREFLIGHT ? "cors_preflight" : "browser_request",
+		              "%s", acc_browser_message(v));
+	}
+	return true;
+}
+
+/* "GET, HEAD" for an Allow header. */
+static void join_methods(char *const *v, size_t n, char *buf, size_t cap)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && len < cap; i++) {
+		int w = snprintf(buf + len, cap - len, "%s%s", i ? ", " : "", v[i]);
+
+		if (w < 0 || (size_t)w >= cap - len) {
+			buf[len] = '\0';
+			break;
+		}
+		len += (size_t)w;
+	}
+}
+
+/* A Content-Length of digits only; libmicrohttpd has refused other forms already. */
+static bool declared_length(struct MHD_Connection *conn, unsigned long long *out)
+{
+	const char *s = header(conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	unsigned long long v = 0;
+
+	if (s == NULL || *s == '\0')
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > (~0ull - 9) / 10)
+			return false;
+		v = v * 10 + (unsigned)(*s - '0');
+	}
+	*out = v;
+	return true;
+}
+
+bool gate_route(struct MHD_Connection *conn, const struct cfg_route *route, const char *method,
+                const char *path, size_t len, struct gate_refusal *out)
+{
+	static char *const read_only[] = {"GET", "HEAD"};
+	const struct client *c = server_client(conn);
+	char where[1100];
+	unsigned long long cl;
+	enum acc_path_verdict pv;
+
+	if (c == NULL)
+		return refuse(out, MHD_HTTP_SERVICE_UNAVAILABLE, "internal", "out of memory");
+	snprintf(where, sizeof(where), "route %s", route->prefix);
+	if (!check_caller(c, &route->allow_uids, &route->allow_gids, where, out))
+		return false;
+	if ((route->read_only && !acc_method_allowed(method, read_only, 2)) ||
+	    !acc_method_allowed(method, route->methods.v, route->methods.n)) {
+		refuse(out, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+		       "route %s does not allow %s", route->prefix, method);
+		if (route->read_only)
+			join_methods(read_only, 2, out->allow, sizeof(out->allow));
+		else
+			join_methods(route->methods.v, route->methods.n, out->allow,
+			             sizeof(out->allow));
+		log_info("route %s: refused %s: not in the route's %s", route->prefix, method,
+		         route->read_only ? "read_only methods (GET, HEAD)" : "methods");
+		return false;
+	}
+	pv = acc_check_path(path, len, route->allow_paths.v, route->allow_paths.n,
+	                    route->deny_paths.v, route->deny_paths.n);
+	if (pv != ACC_PATH_OK) {
+		log_info("route %s: refused %s %.*s: %s", route->prefix, method,
+		         (int)(len > 512 ? 512 : len), path,
+		         pv == ACC_PATH_DENIED ? "matches deny_paths" : "not in allow_paths");
+		return refuse(out, MHD_HTTP_FORBIDDEN, "path_not_allowed",
+		              "route %s does not allow this path (%s)", route->prefix,
+		              pv == ACC_PATH_DENIED ? "deny_paths" : "allow_paths");
+	}
+	if (declared_length(conn, &cl) && cl > route->max_body)
+		return refuse(out, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large",
+		              "the request body of %llu bytes is over route %s's max_body of %llu",
+		              cl, route->prefix, (unsigned long long)route->max_body);
+	return true;
+}
