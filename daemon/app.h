@@ -7,23 +7,34 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <curl/curl.h>
 
+#include "access.h"
 #include "runtime.h"
 #include "watch.h"
 
 struct MHD_Daemon;
 struct req;
+struct client;
 
 struct listener {
 	struct listener *next;
-	char *text;     /* address as configured */
-	char bound[80]; /* address actually bound, for logs */
+	char *text;      /* address as configured */
+	char bound[128]; /* address actually bound, for logs */
 	struct MHD_Daemon *mhd;
 	int epoll_fd;         /* MHD's, to wait on */
 	bool retiring;        /* accepts nothing new; closed once idle or at its deadline */
+	bool status_only;     /* serves only the status paths (status.listen) */
 	uint64_t deadline_ms; /* monotonic, when retiring */
+	/* Access (server.c): callers on a unix socket, and the socket file we made. */
+	bool is_unix;
+	struct acc_ids allow_uids, allow_gids; /* copies of the configured lists */
+	char *path;                            /* socket file to remove on close, or NULL */
+	dev_t dev;                             /* ... and its identity, to remove only ours */
+	ino_t ino;
+	struct client *clients; /* open connections (server.c) */
 };
 
 struct app {

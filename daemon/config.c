@@ -15,17 +15,21 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <yaml.h>
 
+#include "route.h"
 #include "token.h"
 #include "ztp_build.h"
 
@@ -34,7 +38,7 @@
 #define MAX_ROUTES     1024
 #define MAX_LISTEN     64
 #define MAX_REPORTS    200
-#define MAX_TABLE_KEYS 8
+#define MAX_TABLE_KEYS 16
 #define MAX_DEPTH      32
 #define NAME_MAX_LEN   64
 #define PREFIX_MAX     1024
@@ -46,10 +50,15 @@
 #define GIB            (1024ull * 1024 * 1024)
 #define ZT_PORT        9993
 #define HIDDEN_VALUE   "(inline, hidden)"
+#define MAX_LIST       256
+/* Room below sizeof(sun_path) for the ".PID.new" name a socket is bound at first. */
+#define UNIX_PATH_MAX_LEN   90
+#define DEFAULT_SOCKET_MODE 0600u
 
 /* Key flags. */
 #define KF_REQUIRED 1u /* missing key: error */
 #define KF_ONE_OF   2u /* exactly one of the keys with this flag must be present */
+#define KF_NONEMPTY 4u /* lists: an empty list is an error (it would refuse everything) */
 
 struct msg {
 	int line, col; /* 0 for a message about the whole file */
@@ -61,7 +70,8 @@ struct msg {
 struct ctx {
 	const char *name; /* for messages */
 	bool file_private;
-	int mode; /* permission bits of the file, -1 when not known */
+	int mode;   /* permission bits of the file, -1 when not known */
+	long owner; /* uid owning the file, -1 when not known */
 	cfg_report_fn report;
 	void *arg;
 	yaml_document_t *doc;
@@ -886,11 +896,26 @@ static void value_duration(const struct key *k, const void *obj, FILE *out)
 	fputs(fmt_duration(*CFIELD(obj, k, uint32_t), buf, sizeof(buf)), out);
 }
 
+/* "64KiB": the largest unit that divides v. */
+static const char *fmt_size(uint64_t v, char *buf, size_t cap)
+{
+	static const char *const names[] = {"", "KiB", "MiB", "GiB"};
+	size_t u = 0;
+
+	while (u + 1 < sizeof(names) / sizeof(names[0]) && v != 0 && v % 1024 == 0) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, cap, "%llu%s", (unsigned long long)v, names[u]);
+	return buf;
+}
+
 static void text_size(struct ctx *c, const struct key *k, const char *s, const yaml_mark_t *m,
                       void *obj)
 {
 	uint64_t v = 0;
 	struct qbuf qb;
+	char lim[32];
 	const char *e =
 	    parse_with_unit(s, size_units, sizeof(size_units) / sizeof(size_units[0]), &v);
 
@@ -899,8 +924,10 @@ static void text_size(struct ctx *c, const struct key *k, const char *s, const y
 		    k->name, q(&qb, s), e);
 		return;
 	}
-	if (v > k->max) {
-		err(c, m, "%s '%s' is larger than 1GiB", k->name, q(&qb, s));
+	if (v > k->max || v < k->min) {
+		err(c, m, "%s '%s' is %s than %s", k->name, q(&qb, s),
+		    v > k->max ? "larger" : "smaller",
+		    fmt_size(v > k->max ? k->max : k->min, lim, sizeof(lim)));
 		return;
 	}
 	*FIELD(obj, k, uint64_t) = v;
@@ -908,15 +935,9 @@ static void text_size(struct ctx *c, const struct key *k, const char *s, const y
 
 static void value_size(const struct key *k, const void *obj, FILE *out)
 {
-	static const char *const names[] = {"", "KiB", "MiB", "GiB"};
-	uint64_t v = *CFIELD(obj, k, uint64_t);
-	size_t u = 0;
+	char buf[32];
 
-	while (u + 1 < sizeof(names) / sizeof(names[0]) && v != 0 && v % 1024 == 0) {
-		v /= 1024;
-		u++;
-	}
-	fprintf(out, "%llu%s", (unsigned long long)v, names[u]);
+	fputs(fmt_size(*CFIELD(obj, k, uint64_t), buf, sizeof(buf)), out);
 }
 
 static void text_count(struct ctx *c, const struct key *k, const char *s, const yaml_mark_t *m,
@@ -984,6 +1005,283 @@ static void store_string(struct ctx *c, const struct key *k, const char *s, size
 
 	free(*p);
 	*p = dup_str(c, s, len);
+}
+
+/* ---- Lists ------------------------------------------------------------- */
+
+/*
+ * struct cfg_strs, struct cfg_cidrs and struct acc_ids are all { items, n },
+ * so presence and length are read the same way for each.
+ */
+_Static_assert(offsetof(struct cfg_strs, n) == offsetof(struct cfg_cidrs, n) &&
+                   offsetof(struct cfg_strs, n) == offsetof(struct acc_ids, n),
+               "lists share one layout");
+
+static bool list_append(struct ctx *c, const struct key *k, const yaml_mark_t *m, void *list,
+                        size_t sz, const void *item)
+{
+	struct cfg_strs *l = list; /* only v and n are used: see the assertion above */
+	void *p;
+
+	if (l->n >= MAX_LIST) {
+		err(c, m, "'%s' has more than %d entries", k->name, MAX_LIST);
+		return false;
+	}
+	if ((p = realloc(l->v, (l->n + 1) * sz)) == NULL) {
+		c->nomem = true;
+		return false;
+	}
+	memcpy((char *)p + l->n * sz, item, sz);
+	l->v = p;
+	l->n++;
+	return true;
+}
+
+static void append_str(struct ctx *c, const struct key *k, const yaml_mark_t *m, void *obj,
+                       const char *s, size_t len)
+{
+	char *d = dup_str(c, s, len);
+
+	if (d != NULL && !list_append(c, k, m, FIELD(obj, k, struct cfg_strs), sizeof(d), &d))
+		free(d);
+}
+
+static void free_strs(struct cfg_strs *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+}
+
+/* A list of scalars, or one scalar for a list of one; each item goes to the type's text(). */
+static void node_list(struct ctx *c, const struct key *k, const yaml_node_t *n, void *obj)
+{
+	if (is_null(n))
+		return;
+	if (n->type == YAML_SCALAR_NODE) {
+		scalar_node(c, k, n, obj);
+		return;
+	}
+	if (n->type != YAML_SEQUENCE_NODE) {
+		err(c, &n->start_mark, "'%s' must be %s, not a %s", k->name, k->type->what,
+		    node_kind(n));
+		return;
+	}
+	if (n->data.sequence.items.start == n->data.sequence.items.top &&
+	    (k->flags & KF_NONEMPTY)) {
+		err(c, &n->start_mark,
+		    "'%s' is an empty list, which would refuse everything; remove the key to allow "
+		    "all",
+		    k->name);
+		return;
+	}
+	for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top;
+	     i++) {
+		const yaml_node_t *item = doc_node(c, *i);
+
+		if (item != NULL && item->type != YAML_SCALAR_NODE)
+			err(c, &item->start_mark, "an entry of '%s' must be a string, not a %s",
+			    k->name, node_kind(item));
+		else if (item != NULL)
+			scalar_node(c, k, item, obj);
+	}
+}
+
+/* Route lists are printed when set; top-level ones always, "[]" when empty. */
+static bool list_present(const struct key *k, const void *obj)
+{
+	return CFIELD(obj, k, struct cfg_strs)->n > 0 || !(k->flags & KF_NONEMPTY);
+}
+
+static void text_method(struct ctx *c, const struct key *k, const char *s, const yaml_mark_t *m,
+                        void *obj)
+{
+	static const char tchar[] = "!#$%&'*+-.^_`|~";
+	size_t n = strlen(s);
+	bool upper = true;
+	struct qbuf qb;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!is_alpha(s[i]) && !is_digit(s[i]) && !strchr(tchar, s[i])) {
+			err(c, m, "method '%s' is not an HTTP method name", q(&qb, s));
+			return;
+		}
+		upper = upper && !(s[i] >= 'a' && s[i] <= 'z');
+	}
+	if (n == 0 || n > 15) {
+		err(c, m, "method '%s' must be 1 to 15 characters", q(&qb, s));
+		return;
+	}
+	if (!upper) {
+		err(c, m, "method '%s' must be written in upper case: methods are case-sensitive",
+		    q(&qb, s));
+		return;
+	}
+	append_str(c, k, m, obj, s, n);
+}
+
+/* Patterns are stored normalised, as request paths are before they are matched. */
+static void text_glob(struct ctx *c, const struct key *k, const char *s, const yaml_mark_t *m,
+                      void *obj)
+{
+	const char *bad = acc_glob_check(s);
+	char buf[ACC_GLOB_MAX];
+	struct qbuf qb;
+
+	if (bad) {
+		err(c, m, "%s pattern '%s' %s", k->name, q(&qb, s), bad);
+		return;
+	}
+	append_str(c, k, m, obj, buf, route_normalize(s, strlen(s), buf));
+}
+
+static const char *check_authority(const char *a, size_t len);
+
+static void text_host(struct ctx *c, const struct key *k, const char *s, const yaml_mark_t *m,
+                      void *obj)
+{
+	const char *bad = strpbrk(s, "/@") ? "must be a host name or address, with an optional "
+	                                     ":PORT"
+	                                   : check_authority(s, strlen(s));
+	struct qbuf qb;
+
+	if (bad)
+		err(c, m, "allowed host '%s' %s", q(&qb, s), bad);
+	else
+		append_str(c, k, m, obj, s, strlen(s));
+}
+
+static void text_origin(struct ctx *c, const struct key *k, const char *s, const yaml_mark_t *m,
+                        void *obj)
+{
+	const char *bad = acc_origin_check(s);
+	struct qbuf qb;
+
+	if (bad)
+		err(c, m, "allowed origin '%s' %s", q(&qb, s), bad);
+	else
+		append_str(c, k, m, obj, s, strlen(s));
+}
+
+static void text_cidr(struct ctx *c, const struct key *k, const char *s, const yaml_mark_t *m,
+                      void *obj)
+{
+	struct acc_cidr cidr;
+	const char *bad = acc_cidr_parse(s, &cidr);
+	struct qbuf qb;
+
+	if (bad)
+		err(c, m, "%s network '%s' %s (write e.g. 10.0.0.0/8 or fd00::/8)", k->name,
+		    q(&qb, s), bad);
+	else
+		(void)list_append(c, k, m, FIELD(obj, k, struct cfg_cidrs), sizeof(cidr), &cidr);
+}
+
+/* A user (k->kind 0) or group (1) given by name or number; -1 when unknown (reported). */
+static long resolve_id(struct ctx *c, const struct key *k, const char *s, const yaml_mark_t *m)
+{
+	const char *p = s, *what = k->kind ? "group" : "user";
+	char buf[4096];
+	struct passwd pw, *pwp = NULL;
+	struct group gr, *grp = NULL;
+	struct qbuf qb;
+	uint64_t v;
+	int rc;
+
+	if (parse_u64(&p, &v) && *p == '\0') {
+		if (v < UINT32_MAX)
+			return (long)v;
+		err(c, m, "%s id '%s' is out of range", what, q(&qb, s));
+		return -1;
+	}
+	if (k->kind)
+		rc = getgrnam_r(s, &gr, buf, sizeof(buf), &grp);
+	else
+		rc = getpwnam_r(s, &pw, buf, sizeof(buf), &pwp);
+	if (rc == 0 && (pwp != NULL || grp != NULL))
+		return k->kind ? (long)grp->gr_gid : (long)pwp->pw_uid;
+	err(c, m, "unknown %s '%s'%s%s", what, q(&qb, s), rc ? ": " : "", rc ? strerror(rc) : "");
+	return -1;
+}
+
+static void text_id(struct ctx *c, const struct key *k, const char *s, const yaml_mark_t *m,
+                    void *obj)
+{
+	long id = resolve_id(c, k, s, m);
+	unsigned v = (unsigned)id;
+
+	if (id >= 0)
+		(void)list_append(c, k, m, FIELD(obj, k, struct acc_ids), sizeof(v), &v);
+}
+
+/* "[0, 1000]", nothing for an empty list. */
+static void put_ids(FILE *out, const struct acc_ids *ids)
+{
+	for (size_t i = 0; i < ids->n; i++)
+		fprintf(out, "%s%u%s", i == 0 ? "[" : ", ", ids->v[i], i + 1 == ids->n ? "]" : "");
+}
+
+static const struct key_type t_cidrs, t_ids;
+
+static void print_list(const struct key *k, const void *obj, FILE *out, int indent)
+{
+	const struct cfg_strs *l = CFIELD(obj, k, struct cfg_strs);
+	char buf[INET6_ADDRSTRLEN + 8];
+
+	fprintf(out, "%*s%s: ", indent, "", k->name);
+	if (k->type == &t_ids && l->n > 0) {
+		put_ids(out, CFIELD(obj, k, struct acc_ids));
+		fputc('\n', out);
+		return;
+	}
+	fputc('[', out);
+	for (size_t i = 0; i < l->n; i++) {
+		if (i > 0)
+			fputs(", ", out);
+		if (k->type == &t_cidrs) {
+			acc_cidr_format(&CFIELD(obj, k, struct cfg_cidrs)->v[i], buf, sizeof(buf));
+			put_quoted(out, buf);
+		} else {
+			put_quoted(out, l->v[i]);
+		}
+	}
+	fputs("]\n", out);
+}
+
+static bool set_unix_path(struct ctx *c, struct cfg_listen *l, const char *path,
+                          const yaml_mark_t *m);
+
+static void text_unix_path(struct ctx *c, const struct key *k, const char *s, const yaml_mark_t *m,
+                           void *obj)
+{
+	(void)k;
+	(void)set_unix_path(c, obj, s, m);
+}
+
+static void text_mode(struct ctx *c, const struct key *k, const char *s, const yaml_mark_t *m,
+                      void *obj)
+{
+	unsigned v = 0;
+	size_t n = strlen(s);
+	struct qbuf qb;
+
+	for (size_t i = 0; i < n && v <= 07777; i++)
+		v = s[i] >= '0' && s[i] <= '7' ? v * 8 + (unsigned)(s[i] - '0') : 010000;
+	if (n == 0 || n > 4 || v > 0777) {
+		err(c, m, "%s '%s' must be octal permission bits such as \"0660\"", k->name,
+		    q(&qb, s));
+		return;
+	}
+	*FIELD(obj, k, unsigned) = v;
+}
+
+static void text_owner(struct ctx *c, const struct key *k, const char *s, const yaml_mark_t *m,
+                       void *obj)
+{
+	long id = resolve_id(c, k, s, m);
+
+	if (id >= 0)
+		*FIELD(obj, k, long) = id;
 }
 
 /* Checks ---------------------------------------------------------------- */
@@ -1065,7 +1363,7 @@ static bool check_inline_value(struct ctx *c, const struct key *k, const char *s
 {
 	size_t n = strlen(s);
 	bool ok = true, printable = n >= 1 && n <= TOKEN_MAX;
-	char mode[32] = "";
+	char mode[32] = "", why[512], fix[512];
 
 	(void)k;
 	for (size_t i = 0; printable && i < n; i++)
@@ -1084,6 +1382,12 @@ static bool check_inline_value(struct ctx *c, const struct key *k, const char *s
 		    "credential: instead",
 		    c->mode >= 0 ? "that group or others can read" : "readable by group or others",
 		    mode, c->name);
+		ok = false;
+	}
+	if (c->mode >= 0 && c->owner >= 0 &&
+	    token_file_insecure(c->name, (uid_t)c->owner, (unsigned)c->mode, why, sizeof(why), fix,
+	                        sizeof(fix))) {
+		err(c, m, "inline token value in a file that is not safe: %s; %s", why, fix);
 		ok = false;
 	}
 	if (!printable) {
@@ -1312,25 +1616,106 @@ static void text_upstream(struct ctx *c, const struct key *k, const char *s, con
 
 /* ---- Listen ------------------------------------------------------------ */
 
-static bool addr_is_loopback(const struct sockaddr_storage *ss)
-{
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)ss;
-		return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
-	}
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)ss;
-		return IN6_IS_ADDR_LOOPBACK(&a->sin6_addr) ||
-		       (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) && a->sin6_addr.s6_addr[12] == 127);
-	}
-	return false;
-}
-
 static uint16_t addr_port(const struct sockaddr_storage *ss)
 {
 	if (ss->ss_family == AF_INET)
 		return ((const struct sockaddr_in *)(const void *)ss)->sin_port;
-	return ((const struct sockaddr_in6 *)(const void *)ss)->sin6_port;
+	if (ss->ss_family == AF_INET6)
+		return ((const struct sockaddr_in6 *)(const void *)ss)->sin6_port;
+	return 1; /* a unix socket: never a "pick any" address */
+}
+
+static bool is_tcp(const struct cfg_listen *l)
+{
+	return l->addr.ss_family == AF_INET || l->addr.ss_family == AF_INET6;
+}
+
+static yaml_mark_t listen_mark(const struct cfg_listen *l)
+{
+	return (yaml_mark_t){.line = (size_t)(l->line - 1), .column = (size_t)(l->col - 1)};
+}
+
+/* The next listen slot, cleared; it counts only once listen_commit() takes it. */
+static struct cfg_listen *listen_slot(struct ctx *c, const yaml_mark_t *m)
+{
+	struct config *cfg = c->cfg;
+
+	if (cfg->nlisten == MAX_LISTEN) {
+		err(c, m, "too many listen addresses (at most %d)", MAX_LISTEN);
+		return NULL;
+	}
+	if (!grow(c, (void **)&cfg->listen, &c->cap_listen, cfg->nlisten, sizeof(*cfg->listen)))
+		return NULL;
+	memset(&cfg->listen[cfg->nlisten], 0, sizeof(*cfg->listen));
+	return &cfg->listen[cfg->nlisten];
+}
+
+static void listen_clear(struct cfg_listen *l)
+{
+	free(l->text);
+	free(l->allow_uids.v);
+	free(l->allow_gids.v);
+	memset(l, 0, sizeof(*l));
+}
+
+/* Counts in the slot filled from s (what the file says), unless its address is a repeat. */
+static void listen_commit(struct ctx *c, struct cfg_listen *l, const char *s, const char *text,
+                          const yaml_mark_t *m, bool status_only)
+{
+	struct config *cfg = c->cfg;
+	struct qbuf qb;
+
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		if (addr_port(&l->addr) != 0 && cfg->listen[i].addrlen == l->addrlen &&
+		    memcmp(&cfg->listen[i].addr, &l->addr, l->addrlen) == 0) {
+			err(c, m, "listen address '%s' is listed twice", q(&qb, s));
+			listen_clear(l);
+			return;
+		}
+	}
+	if ((l->text = dup_str(c, text, strlen(text))) == NULL) {
+		listen_clear(l);
+		return;
+	}
+	l->status_only = status_only;
+	if (m != NULL) {
+		l->line = (int)m->line + 1;
+		l->col = (int)m->column + 1;
+	}
+	cfg->nlisten++;
+	/* Other addresses need allow_remote: see top_finish. Status listeners hold no tokens. */
+	if (status_only && is_tcp(l) && !acc_addr_is_loopback((const struct sockaddr *)&l->addr))
+		warn(c, m,
+		     "listen address '%s' is not a loopback address: whoever can reach it can read "
+		     "the status and metrics",
+		     q(&qb, s));
+}
+
+/* Fills l's address with a unix socket path; false (reported) when the path is unusable. */
+static bool set_unix_path(struct ctx *c, struct cfg_listen *l, const char *path,
+                          const yaml_mark_t *m)
+{
+	struct sockaddr_un *sun = (struct sockaddr_un *)(void *)&l->addr;
+	size_t n = strlen(path);
+	struct qbuf qb;
+
+	if (path[0] != '/' || n > UNIX_PATH_MAX_LEN || has_control(path) ||
+	    (n > 1 && path[n - 1] == '/')) {
+		err(c, m,
+		    "unix socket '%s' must be an absolute file path of at most %d bytes without "
+		    "control characters",
+		    q(&qb, path), UNIX_PATH_MAX_LEN);
+		return false;
+	}
+	sun->sun_family = AF_UNIX;
+	memcpy(sun->sun_path, path, n + 1);
+	l->addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+	return true;
+}
+
+static const char *unix_path(const struct cfg_listen *l)
+{
+	return ((const struct sockaddr_un *)(const void *)&l->addr)->sun_path;
 }
 
 /* Splits "HOST:PORT" / "[HOST]:PORT" into host and port; NULL or what is wrong. */
@@ -1361,9 +1746,8 @@ static const char *split_listen(char *buf, char **host, char **port, bool *v6)
 	return NULL;
 }
 
-static void add_listen(struct ctx *c, const char *s, const yaml_mark_t *m)
+static void add_listen(struct ctx *c, const char *s, const yaml_mark_t *m, bool status_only)
 {
-	struct config *cfg = c->cfg;
 	struct addrinfo hints = {0}, *res = NULL;
 	struct cfg_listen *l;
 	char buf[LISTEN_MAX_LEN + 1], *host = NULL, *port = NULL, *scope;
@@ -1373,8 +1757,13 @@ static void add_listen(struct ctx *c, const char *s, const yaml_mark_t *m)
 	uint64_t pv;
 	bool v6;
 
-	if (cfg->nlisten == MAX_LISTEN) {
-		err(c, m, "too many listen addresses (at most %d)", MAX_LISTEN);
+	if ((l = listen_slot(c, m)) == NULL)
+		return;
+	if (strncmp(s, "unix:", 5) == 0) {
+		l->mode = DEFAULT_SOCKET_MODE;
+		l->owner = l->group = -1;
+		if (set_unix_path(c, l, s + 5, m))
+			listen_commit(c, l, s, s, m, status_only);
 		return;
 	}
 	if (strlen(s) > LISTEN_MAX_LEN)
@@ -1413,30 +1802,73 @@ static void add_listen(struct ctx *c, const char *s, const yaml_mark_t *m)
 		err(c, m, "listen address '%s' %s", q(&qb, s), bad);
 		return;
 	}
-	if (!grow(c, (void **)&cfg->listen, &c->cap_listen, cfg->nlisten, sizeof(*cfg->listen))) {
-		freeaddrinfo(res);
-		return;
-	}
-	l = &cfg->listen[cfg->nlisten];
 	memcpy(&l->addr, res->ai_addr, res->ai_addrlen);
 	l->addrlen = res->ai_addrlen;
 	freeaddrinfo(res);
-	for (size_t i = 0; i < cfg->nlisten; i++) {
-		if (addr_port(&l->addr) != 0 && cfg->listen[i].addrlen == l->addrlen &&
-		    memcmp(&cfg->listen[i].addr, &l->addr, l->addrlen) == 0) {
-			err(c, m, "listen address '%s' is listed twice", q(&qb, s));
-			return;
-		}
-	}
-	l->text = dup_str(c, s, strlen(s));
-	if (l->text == NULL)
+	listen_commit(c, l, s, s, m, status_only);
+}
+
+static const struct table unix_table;
+
+/*
+ * A unix socket with options. Its text is the canonical flow mapping of
+ * what was set, so that a reload changing any option replaces the socket
+ * (server.c keys listeners by text).
+ */
+static void add_unix_map(struct ctx *c, const yaml_node_t *n, bool status_only)
+{
+	struct cfg_listen *l = listen_slot(c, &n->start_mark);
+	const char *path;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (l == NULL)
 		return;
-	cfg->nlisten++;
-	if (!addr_is_loopback(&l->addr))
-		warn(c, m,
-		     "listen address '%s' is not a loopback address: whoever can reach it can use "
-		     "your tokens",
-		     q(&qb, s));
+	l->mode = DEFAULT_SOCKET_MODE;
+	l->owner = l->group = -1;
+	walk_map(c, n, &unix_table, l, "listen socket", &n->start_mark);
+	if (l->addr.ss_family != AF_UNIX || (f = open_memstream(&text, &len)) == NULL) {
+		c->nomem = c->nomem || l->addr.ss_family == AF_UNIX;
+		listen_clear(l);
+		return;
+	}
+	path = unix_path(l);
+	if (l->mode == DEFAULT_SOCKET_MODE && l->owner < 0 && l->group < 0 &&
+	    l->allow_uids.n == 0 && l->allow_gids.n == 0) {
+		fprintf(f, "unix:%s", path);
+	} else {
+		fputs("{unix: ", f);
+		put_quoted(f, path);
+		fprintf(f, ", mode: \"%04o\"", l->mode);
+		if (l->owner >= 0)
+			fprintf(f, ", owner: %ld", l->owner);
+		if (l->group >= 0)
+			fprintf(f, ", group: %ld", l->group);
+		if (l->allow_uids.n > 0)
+			fputs(", allow_uids: ", f);
+		put_ids(f, &l->allow_uids);
+		if (l->allow_gids.n > 0)
+			fputs(", allow_gids: ", f);
+		put_ids(f, &l->allow_gids);
+		fputc('}', f);
+	}
+	if (fclose(f) != 0 || text == NULL) {
+		c->nomem = true;
+		listen_clear(l);
+	} else {
+		listen_commit(c, l, path, text, &n->start_mark, status_only);
+	}
+	free(text);
+}
+
+static size_t count_listen(const struct config *cfg, bool status_only)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < cfg->nlisten; i++)
+		n += cfg->listen[i].status_only == status_only;
+	return n;
 }
 
 static void node_listen(struct ctx *c, const struct key *k, const yaml_node_t *n, void *obj)
@@ -1447,7 +1879,7 @@ static void node_listen(struct ctx *c, const struct key *k, const yaml_node_t *n
 	if (n->type == YAML_SCALAR_NODE && !is_null(n)) {
 		s = scalar_text(c, n, "listen address");
 		if (s)
-			add_listen(c, s, &n->start_mark);
+			add_listen(c, s, &n->start_mark, k->kind != 0);
 		return;
 	}
 	if (n->type != YAML_SEQUENCE_NODE ||
@@ -1463,14 +1895,19 @@ static void node_listen(struct ctx *c, const struct key *k, const yaml_node_t *n
 		const yaml_node_t *item = doc_node(c, *i);
 		if (item == NULL)
 			continue;
+		if (item->type == YAML_MAPPING_NODE) {
+			add_unix_map(c, item, k->kind != 0);
+			continue;
+		}
 		if (item->type != YAML_SCALAR_NODE || is_null(item)) {
-			err(c, &item->start_mark, "a listen address must be a string, not a %s",
+			err(c, &item->start_mark,
+			    "a listen address must be a string or a unix socket mapping, not a %s",
 			    is_null(item) ? "empty value" : node_kind(item));
 			continue;
 		}
 		s = scalar_text(c, item, "listen address");
 		if (s)
-			add_listen(c, s, &item->start_mark);
+			add_listen(c, s, &item->start_mark, k->kind != 0);
 	}
 }
 
@@ -1480,8 +1917,13 @@ static void print_listen(const struct key *k, const void *obj, FILE *out, int in
 
 	fprintf(out, "%*s%s:\n", indent, "", k->name);
 	for (size_t i = 0; i < cfg->nlisten; i++) {
+		if (cfg->listen[i].status_only != (k->kind != 0))
+			continue;
 		fprintf(out, "%*s  - ", indent, "");
-		put_quoted(out, cfg->listen[i].text);
+		if (cfg->listen[i].text[0] == '{') /* already YAML: see add_unix_map */
+			fputs(cfg->listen[i].text, out);
+		else
+			put_quoted(out, cfg->listen[i].text);
 		fputc('\n', out);
 	}
 }
@@ -1519,8 +1961,67 @@ static const struct key_type t_token_ref = {"a token name", .text = text_token_r
                                             .present = string_present, .value = value_string};
 static const struct key_type t_listen = {"a list of addresses", .node = node_listen,
                                          .print = print_listen};
+
+/* status.listen is printed only when set (key kind 1: the status-only list). */
+static bool status_listen_present(const struct key *k, const void *obj)
+{
+	(void)k;
+	return count_listen(obj, true) > 0;
+}
+
+static const struct key_type t_status_listen = {"a list of addresses", .node = node_listen,
+                                                .present = status_listen_present,
+                                                .print = print_listen};
+static const struct key_type t_bool = {"true or false", .text = text_bool, .value = value_bool};
 static const struct key_type t_section = {"a mapping", .node = node_section,
                                           .print = print_section};
+
+static bool flag_present(const struct key *k, const void *obj)
+{
+	return *CFIELD(obj, k, bool);
+}
+
+static const struct key_type t_flag = {"true or false", .text = text_bool, .present = flag_present,
+                                       .value = value_bool};
+static const struct key_type t_methods = {"a list of HTTP methods such as [GET, HEAD]",
+                                          .node = node_list, .text = text_method,
+                                          .present = list_present, .print = print_list};
+static const struct key_type t_globs = {"a list of path patterns such as [\"/central/api/*\"]",
+                                        .node = node_list, .text = text_glob,
+                                        .present = list_present, .print = print_list};
+static const struct key_type t_hosts = {"a list of host names", .node = node_list,
+                                        .text = text_host, .present = list_present,
+                                        .print = print_list};
+static const struct key_type t_origins = {"a list of origins such as [\"http://localhost:3000\"]",
+                                          .node = node_list, .text = text_origin,
+                                          .present = list_present, .print = print_list};
+static const struct key_type t_cidrs = {"a list of networks such as [\"10.0.0.0/8\"]",
+                                        .node = node_list, .text = text_cidr,
+                                        .present = list_present, .print = print_list};
+static const struct key_type t_ids = {"a list of user or group names or numbers", .node = node_list,
+                                      .text = text_id, .present = list_present,
+                                      .print = print_list};
+/* Unix socket options are printed as part of the listen entry's text (add_unix_map). */
+static const struct key_type t_unix = {"an absolute path", .text = text_unix_path};
+static const struct key_type t_mode = {"octal permission bits such as \"0660\"", .text = text_mode};
+static const struct key_type t_owner = {"a user or group name or number", .text = text_owner};
+
+enum { UK_UNIX, UK_MODE, UK_OWNER, UK_GROUP, UK_ALLOW_UIDS, UK_ALLOW_GIDS, UK_COUNT };
+
+static void unix_finish(struct ctx *c, void *obj, const yaml_node_t *const *seen);
+
+static const struct key unix_keys[] = {
+    [UK_UNIX] = {"unix", &t_unix, .flags = KF_REQUIRED},
+    [UK_MODE] = {"mode", &t_mode, offsetof(struct cfg_listen, mode), .help = "socket file mode"},
+    [UK_OWNER] = {"owner", &t_owner, offsetof(struct cfg_listen, owner), .kind = 0},
+    [UK_GROUP] = {"group", &t_owner, offsetof(struct cfg_listen, group), .kind = 1},
+    [UK_ALLOW_UIDS] = {"allow_uids", &t_ids, offsetof(struct cfg_listen, allow_uids), .kind = 0,
+                       .flags = KF_NONEMPTY},
+    [UK_ALLOW_GIDS] = {"allow_gids", &t_ids, offsetof(struct cfg_listen, allow_gids), .kind = 1,
+                       .flags = KF_NONEMPTY},
+};
+
+static const struct table unix_table = {"listen socket", unix_keys, UK_COUNT, unix_finish};
 
 static const char *level_name(int v)
 {
@@ -1553,7 +2054,21 @@ static const struct key token_keys[] = {
 
 static const struct table token_table = {"token", token_keys, TK_COUNT, token_finish};
 
-enum { RK_PREFIX, RK_UPSTREAM, RK_TOKEN, RK_AUTH, RK_CA_FILE, RK_COUNT };
+enum {
+	RK_PREFIX,
+	RK_UPSTREAM,
+	RK_TOKEN,
+	RK_AUTH,
+	RK_CA_FILE,
+	RK_METHODS,
+	RK_READ_ONLY,
+	RK_ALLOW_PATHS,
+	RK_DENY_PATHS,
+	RK_ALLOW_UIDS,
+	RK_ALLOW_GIDS,
+	RK_MAX_BODY,
+	RK_COUNT
+};
 
 static void route_finish(struct ctx *c, void *obj, const yaml_node_t *const *seen);
 
@@ -1569,6 +2084,19 @@ static const struct key route_keys[] = {
                  .help = "how the token is sent: token, bearer or x-zt1-auth"},
     [RK_CA_FILE] = {"ca_file", &t_path, offsetof(struct cfg_route, ca_file), .check = check_ca_file,
                     .help = "CA bundle for an https upstream"},
+    [RK_METHODS] = {"methods", &t_methods, offsetof(struct cfg_route, methods),
+                    .flags = KF_NONEMPTY},
+    [RK_READ_ONLY] = {"read_only", &t_flag, offsetof(struct cfg_route, read_only),
+                      .help = "GET and HEAD only"},
+    [RK_ALLOW_PATHS] = {"allow_paths", &t_globs, offsetof(struct cfg_route, allow_paths),
+                        .flags = KF_NONEMPTY},
+    [RK_DENY_PATHS] = {"deny_paths", &t_globs, offsetof(struct cfg_route, deny_paths),
+                       .flags = KF_NONEMPTY},
+    [RK_ALLOW_UIDS] = {"allow_uids", &t_ids, offsetof(struct cfg_route, allow_uids), .kind = 0,
+                       .flags = KF_NONEMPTY},
+    [RK_ALLOW_GIDS] = {"allow_gids", &t_ids, offsetof(struct cfg_route, allow_gids), .kind = 1,
+                       .flags = KF_NONEMPTY},
+    [RK_MAX_BODY] = {"max_body", &t_size, offsetof(struct cfg_route, max_body), .max = GIB},
 };
 
 static const struct table route_table = {"route", route_keys, RK_COUNT, route_finish};
@@ -1582,6 +2110,12 @@ static const struct key timeout_keys[] = {
      .def = "300s", .help = "longest time one upstream exchange may take; 0 = no limit"},
     {"shutdown", &t_duration, offsetof(struct config, shutdown_ms), .min = 0, .max = DAY_MS,
      .def = "10s", .help = "on stop, how long requests in progress may take to finish"},
+    {"client_header", &t_duration, offsetof(struct config, client_header_ms), .min = 1000,
+     .max = DAY_MS, .def = "10s",
+     .help = "a request's line and headers must arrive within this time; at least 1s"},
+    {"client_body", &t_duration, offsetof(struct config, client_body_ms), .min = 1000,
+     .max = DAY_MS, .def = "60s",
+     .help = "a request's body must arrive within this time of its headers; at least 1s"},
 };
 
 static const struct table timeout_table = {"timeouts", timeout_keys,
@@ -1593,10 +2127,30 @@ static const struct key limit_keys[] = {
     {"replay_body", &t_size, offsetof(struct config, replay_body), .min = 0, .max = GIB,
      .def = "64KiB",
      .help = "request bodies kept to replay a request once after a 401; at most 1GiB"},
+    {"max_header_size", &t_size, offsetof(struct config, max_header_size), .min = 1024,
+     .max = 1024 * 1024, .def = "16KiB",
+     .help = "largest request line and headers (431 beyond), 1KiB to 1MiB"},
+    {"max_body", &t_size, offsetof(struct config, max_body), .min = 0, .max = GIB, .def = "16MiB",
+     .help = "largest request body (413 beyond) on routes without their own max_body"},
 };
 
 static const struct table limit_table = {"limits", limit_keys,
                                          sizeof(limit_keys) / sizeof(limit_keys[0]), NULL};
+
+enum { SK_PREFIX, SK_LISTEN, SK_COUNT };
+
+static void status_finish(struct ctx *c, void *obj, const yaml_node_t *const *seen);
+
+static const struct key status_keys[] = {
+    [SK_PREFIX] = {"prefix", &t_prefix, offsetof(struct config, status_prefix), .def = "/_proxy",
+                   .help = "PREFIX/status, PREFIX/health and PREFIX/metrics are answered by the "
+                           "proxy itself and never forwarded"},
+    [SK_LISTEN] = {"listen", &t_status_listen, .kind = 1,
+                   .help = "more addresses that serve only the status paths, e.g. for a "
+                           "metrics scraper"},
+};
+
+static const struct table status_table = {"status", status_keys, SK_COUNT, status_finish};
 
 static void node_tokens(struct ctx *c, const struct key *k, const yaml_node_t *n, void *obj);
 static void node_routes(struct ctx *c, const struct key *k, const yaml_node_t *n, void *obj);
@@ -1620,10 +2174,24 @@ static const struct key top_keys[] = {
      .help = "where each token comes from: exactly one of file, env, credential or value"},
     {"routes", &t_routes,
      .help = "request path prefix -> upstream and token; the longest matching prefix wins"},
+    {"status", &t_section, .sub = &status_table},
+    {"access_log", &t_bool, offsetof(struct config, access_log), .def = "true",
+     .help = "log one info line per request (route, method, path without query, status, "
+             "bytes, duration)"},
+    {"allow_remote", &t_bool, offsetof(struct config, allow_remote), .def = "false",
+     .help = "allow listen addresses that are not loopback ones; needs allow_from"},
+    {"allow_from", &t_cidrs, offsetof(struct config, allow_from),
+     .help = "when set, TCP clients must come from one of these networks, loopback included"},
+    {"allowed_hosts", &t_hosts, offsetof(struct config, allowed_hosts),
+     .help = "Host header names served besides localhost, 127.0.0.1 and [::1]"},
+    {"allowed_origins", &t_origins, offsetof(struct config, allowed_origins),
+     .help = "web page origins whose requests are served; by default none"},
 };
 
+static void top_finish(struct ctx *c, void *obj, const yaml_node_t *const *seen);
+
 static const struct table top_table = {"the configuration", top_keys,
-                                       sizeof(top_keys) / sizeof(top_keys[0]), NULL};
+                                       sizeof(top_keys) / sizeof(top_keys[0]), top_finish};
 
 _Static_assert(TK_COUNT <= MAX_TABLE_KEYS && RK_COUNT <= MAX_TABLE_KEYS &&
                    sizeof(top_keys) / sizeof(top_keys[0]) <= MAX_TABLE_KEYS,
@@ -1642,6 +2210,15 @@ static void token_finish(struct ctx *c, void *obj, const yaml_node_t *const *see
 	t->watch = false;
 }
 
+static void status_finish(struct ctx *c, void *obj, const yaml_node_t *const *seen)
+{
+	const struct config *cfg = obj;
+
+	if (seen[SK_PREFIX] && cfg->status_prefix && strcmp(cfg->status_prefix, "/") == 0)
+		err(c, &seen[SK_PREFIX]->start_mark,
+		    "status prefix '/' would hide every route; use a path such as /_proxy");
+}
+
 static void route_finish(struct ctx *c, void *obj, const yaml_node_t *const *seen)
 {
 	struct cfg_route *r = obj, *routes = c->cfg->routes;
@@ -1658,6 +2235,70 @@ static void route_finish(struct ctx *c, void *obj, const yaml_node_t *const *see
 	if (r->ca_file && r->upstream && !r->tls)
 		warn(c, &seen[RK_CA_FILE]->start_mark,
 		     "ca_file has no effect for an http:// upstream");
+	if (seen[RK_READ_ONLY] && r->read_only && r->methods.n > 0)
+		err(c, &seen[RK_READ_ONLY]->start_mark,
+		    "route has both read_only and methods; read_only means methods: [GET, HEAD]");
+}
+
+static void unix_finish(struct ctx *c, void *obj, const yaml_node_t *const *seen)
+{
+	const struct cfg_listen *l = obj;
+
+	if (seen[UK_MODE] && (l->mode & 0002) && l->allow_uids.n == 0 && l->allow_gids.n == 0)
+		warn(c, &seen[UK_MODE]->start_mark,
+		     "mode %04o lets every local user connect to the socket and use your tokens; "
+		     "use 0660 with a group, or allow_uids / allow_gids",
+		     l->mode);
+}
+
+static const yaml_mark_t *seen_mark(const yaml_node_t *const *seen, const char *name)
+{
+	const yaml_node_t *n = seen[table_find(&top_table, name) - top_keys];
+
+	return n ? &n->start_mark : NULL;
+}
+
+/* Who may connect: needs the whole file, since allow_remote may follow listen. */
+static void top_finish(struct ctx *c, void *obj, const yaml_node_t *const *seen)
+{
+	const struct config *cfg = obj;
+	bool remote = false, unix_listener = false;
+	struct qbuf qb;
+
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		const struct cfg_listen *l = &cfg->listen[i];
+		yaml_mark_t m = listen_mark(l);
+
+		unix_listener = unix_listener || l->addr.ss_family == AF_UNIX;
+		if (l->status_only || !is_tcp(l) ||
+		    acc_addr_is_loopback((const struct sockaddr *)&l->addr))
+			continue;
+		remote = true;
+		if (!cfg->allow_remote)
+			err(c, &m,
+			    "listen address '%s' is not a loopback address: whoever can reach it "
+			    "can use your tokens; to allow it deliberately, set allow_remote: true "
+			    "and list the networks that may connect in allow_from",
+			    q(&qb, l->text));
+	}
+	if (cfg->allow_remote && cfg->allow_from.n == 0)
+		err(c, seen_mark(seen, "allow_remote"),
+		    "allow_remote needs allow_from, the networks that may connect (e.g. "
+		    "[\"10.147.17.0/24\", \"127.0.0.1/32\"])");
+	else if (cfg->allow_remote && !remote)
+		warn(c, seen_mark(seen, "allow_remote"),
+		     "allow_remote has no effect: every listen address is a loopback address");
+	for (size_t i = 0; i < cfg->nroutes && !unix_listener; i++) {
+		const struct cfg_route *r = &cfg->routes[i];
+		yaml_mark_t m = {.line = (size_t)(r->line - 1), .column = (size_t)(r->col - 1)};
+
+		if (r->allow_uids.n > 0 || r->allow_gids.n > 0)
+			warn(c, &m,
+			     "route '%s' has allow_uids or allow_gids but no listen address is a "
+			     "unix socket: callers are only known there, so it refuses every "
+			     "request",
+			     q(&qb, r->prefix ? r->prefix : ""));
+	}
 }
 
 static void node_tokens(struct ctx *c, const struct key *k, const yaml_node_t *n, void *obj)
@@ -1724,6 +2365,7 @@ static struct cfg_route *new_route(struct ctx *c)
 	/* token_marks is parallel to routes and grows with it. */
 	if (!grow(c, (void **)&c->token_marks, &cap, cfg->nroutes, sizeof(*c->token_marks)))
 		return NULL;
+	cfg->routes[cfg->nroutes].max_body = UINT64_MAX; /* not set: limits.max_body (finish) */
 	return &cfg->routes[cfg->nroutes++];
 }
 
@@ -1918,6 +2560,28 @@ static void check_route_tokens(struct ctx *c)
 	}
 }
 
+/* A route at or below the status prefix could never be reached. */
+static void check_status_prefix(struct ctx *c)
+{
+	const struct config *cfg = c->cfg;
+	const char *sp = cfg->status_prefix;
+	size_t n = sp ? strlen(sp) : 0;
+	struct qbuf qb;
+
+	for (size_t i = 0; n > 0 && i < cfg->nroutes; i++) {
+		const struct cfg_route *r = &cfg->routes[i];
+		yaml_mark_t m = {.line = (size_t)(r->line - 1), .column = (size_t)(r->col - 1)};
+
+		if (r->prefix == NULL || strncmp(r->prefix, sp, n) != 0 ||
+		    (r->prefix[n] != '\0' && r->prefix[n] != '/'))
+			continue;
+		err(c, r->line > 0 ? &m : NULL,
+		    "route prefix '%s' is inside the status prefix '%s', which the proxy answers "
+		    "itself; change status.prefix or the route",
+		    q(&qb, r->prefix), sp);
+	}
+}
+
 /* Stable, longest prefix first, so the first match is the longest. */
 static void sort_routes(struct config *cfg)
 {
@@ -1935,12 +2599,16 @@ static void sort_routes(struct config *cfg)
 static void finish(struct ctx *c)
 {
 	add_builtin_tokens(c);
-	if (c->cfg->nlisten == 0)
+	if (count_listen(c->cfg, false) == 0)
 		for (size_t i = 0; i < sizeof(default_listen) / sizeof(default_listen[0]); i++)
-			add_listen(c, default_listen[i], NULL);
+			add_listen(c, default_listen[i], NULL, false);
 	if (c->cfg->nroutes == 0)
 		add_default_routes(c);
 	check_route_tokens(c);
+	check_status_prefix(c);
+	for (size_t i = 0; i < c->cfg->nroutes; i++)
+		if (c->cfg->routes[i].max_body == UINT64_MAX)
+			c->cfg->routes[i].max_body = c->cfg->max_body;
 	if (c->nerrors == 0 && !c->nomem)
 		sort_routes(c->cfg);
 }
@@ -2102,13 +2770,14 @@ static void load_document(struct ctx *c, const char *text, size_t len)
 }
 
 static enum zt_err parse(const char *path, const char *name, const char *text, size_t len,
-                         bool file_private, int mode, cfg_report_fn report, void *arg,
+                         bool file_private, int mode, long owner, cfg_report_fn report, void *arg,
                          struct config **out)
 {
 	struct ctx c = {
 	    .name = name ? name : "(config)",
 	    .file_private = file_private,
 	    .mode = mode,
+	    .owner = owner,
 	    .report = report,
 	    .arg = arg,
 	};
@@ -2141,8 +2810,8 @@ static enum zt_err parse(const char *path, const char *name, const char *text, s
 enum zt_err cfg_parse(const char *name, const char *text, size_t len, bool file_private,
                       cfg_report_fn report, void *arg, struct config **out)
 {
-	return parse(name, name, text ? text : "", text ? len : 0, file_private, -1, report, arg,
-	             out);
+	return parse(name, name, text ? text : "", text ? len : 0, file_private, -1, -1, report,
+	             arg, out);
 }
 
 static void file_problem(cfg_report_fn report, void *arg, const char *path, const char *what,
@@ -2166,7 +2835,7 @@ enum zt_err cfg_load(const char *path, cfg_report_fn report, void *arg, struct c
 
 	*out = NULL;
 	if (path == NULL)
-		return parse(NULL, "(defaults)", NULL, 0, true, -1, report, arg, out);
+		return parse(NULL, "(defaults)", NULL, 0, true, -1, -1, report, arg, out);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		file_problem(report, arg, path, "cannot open", strerror(errno));
@@ -2200,7 +2869,7 @@ enum zt_err cfg_load(const char *path, cfg_report_fn report, void *arg, struct c
 		rc = ZT_ERR_CONFIG;
 	} else {
 		rc = parse(path, path, buf, len, (st.st_mode & (S_IRGRP | S_IROTH)) == 0,
-		           (int)(st.st_mode & 07777), report, arg, out);
+		           (int)(st.st_mode & 07777), (long)st.st_uid, report, arg, out);
 	}
 	explicit_bzero(buf, len);
 	free(buf);
@@ -2213,7 +2882,7 @@ void cfg_free(struct config *cfg)
 		return;
 	free(cfg->path);
 	for (size_t i = 0; i < cfg->nlisten; i++)
-		free(cfg->listen[i].text);
+		listen_clear(&cfg->listen[i]);
 	free(cfg->listen);
 	for (size_t i = 0; i < cfg->ntokens; i++) {
 		struct cfg_token *t = &cfg->tokens[i];
@@ -2229,8 +2898,17 @@ void cfg_free(struct config *cfg)
 		free(r->upstream);
 		free(r->token);
 		free(r->ca_file);
+		free_strs(&r->methods);
+		free_strs(&r->allow_paths);
+		free_strs(&r->deny_paths);
+		free(r->allow_uids.v);
+		free(r->allow_gids.v);
 	}
 	free(cfg->routes);
+	free(cfg->allow_from.v);
+	free_strs(&cfg->allowed_hosts);
+	free_strs(&cfg->allowed_origins);
+	free(cfg->status_prefix);
 	free(cfg);
 }
 

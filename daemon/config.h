@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "access.h"
 #include "err.h"
 #include "log.h"
 
@@ -41,6 +42,17 @@ struct cfg_token {
 	int line, col;
 };
 
+/* A list of strings from the file; n == 0 when the key is not set. */
+struct cfg_strs {
+	char **v;
+	size_t n;
+};
+
+struct cfg_cidrs {
+	struct acc_cidr *v;
+	size_t n;
+};
+
 struct cfg_route {
 	char *prefix;   /* starts with '/', no trailing '/' unless it is "/" */
 	char *upstream; /* "http(s)://host[:port][/base]" without trailing '/' */
@@ -49,12 +61,31 @@ struct cfg_route {
 	enum auth_style auth;
 	char *ca_file; /* NULL: the system's CA store */
 	int line, col;
+
+	/* What the route allows (see access.h); empty lists allow everything. */
+	struct cfg_strs methods;     /* exact method names */
+	bool read_only;              /* GET and HEAD only */
+	struct cfg_strs allow_paths; /* glob patterns, normalised like request paths */
+	struct cfg_strs deny_paths;
+	struct acc_ids allow_uids, allow_gids; /* callers on unix sockets */
+	uint64_t max_body;                     /* request body bytes; limits.max_body if not set */
 };
 
 struct cfg_listen {
-	char *text; /* as written, e.g. "[::1]:9994" */
-	struct sockaddr_storage addr;
+	/*
+	 * As written, e.g. "[::1]:9994" or "unix:/run/x.sock"; a unix socket with
+	 * options is a canonical flow mapping ("{unix: ..., mode: ...}"), so a
+	 * reload that changes any option replaces the socket.
+	 */
+	char *text;
+	struct sockaddr_storage addr; /* AF_UNIX: the socket's path */
 	socklen_t addrlen;
+	int line, col; /* 0 for the defaults */
+	/* Unix sockets only. */
+	unsigned mode;     /* permission bits of the socket file, default 0600 */
+	long owner, group; /* -1: as created */
+	struct acc_ids allow_uids, allow_gids; /* callers allowed; empty: anyone who can connect */
+	bool status_only; /* from status.listen: serves the status paths only */
 };
 
 struct config {
@@ -74,6 +105,18 @@ struct config {
 	uint32_t shutdown_ms;         /* timeouts.shutdown, default 10s */
 	uint32_t max_connections;     /* limits.max_connections, default 1024 */
 	uint64_t replay_body;         /* limits.replay_body, default 64 KiB */
+	uint32_t client_header_ms;    /* timeouts.client_header, default 10s */
+	uint32_t client_body_ms;      /* timeouts.client_body, default 60s */
+	uint64_t max_header_size;     /* limits.max_header_size, default 16 KiB */
+	uint64_t max_body;            /* limits.max_body, default 16 MiB */
+
+	/* Who may connect, and from which web pages (see access.h). */
+	bool allow_remote;             /* non-loopback listen addresses are allowed */
+	struct cfg_cidrs allow_from;   /* when set, TCP peers must be in one of these */
+	struct cfg_strs allowed_hosts; /* Host names besides localhost, 127.0.0.1, [::1] */
+	struct cfg_strs allowed_origins;
+	char *status_prefix; /* status.prefix, default "/_proxy" */
+	bool access_log;     /* access_log: one info line per request, default true */
 };
 
 /*

@@ -8,10 +8,11 @@ enum {
 	CLIENT_SETS = 1 << 2,     /* libcurl sets it for the upstream request */
 	SERVER_SETS = 1 << 3,     /* libmicrohttpd sets it for the client response */
 	PROXY_CHALLENGE = 1 << 4, /* a challenge addressed to a proxy, not to the client */
+	CORS_GRANT = 1 << 5,      /* would let a web page read the answer: never, see access.h */
 };
 
 #define REQUEST_DROP  (HOP | CREDENTIAL | CLIENT_SETS)
-#define RESPONSE_DROP (HOP | SERVER_SETS | PROXY_CHALLENGE)
+#define RESPONSE_DROP (HOP | SERVER_SETS | PROXY_CHALLENGE | CORS_GRANT)
 
 static const struct {
 	const char *name;
@@ -31,6 +32,7 @@ static const struct {
     {"Host", CLIENT_SETS},
     {"Content-Length", CLIENT_SETS | SERVER_SETS},
     {"Expect", CLIENT_SETS},
+    {"Access-Control-*", CORS_GRANT}, /* a trailing '*': every name that starts so */
 };
 
 static int lower(int c)
@@ -90,13 +92,21 @@ static bool listed_in_connection(const char *name, size_t namelen, const char *c
 	return false;
 }
 
+static bool table_name_eq(const char *name, size_t namelen, const char *entry)
+{
+	size_t n = strlen(entry);
+
+	if (entry[n - 1] == '*')
+		return namelen >= n - 1 && name_eq(name, n - 1, entry, n - 1);
+	return name_eq(name, namelen, entry, n);
+}
+
 static bool forward(const char *name, size_t namelen, const char *connection, unsigned drop)
 {
 	if (!is_token(name, namelen))
 		return false;
 	for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
-		if (name_eq(name, namelen, headers[i].name, strlen(headers[i].name)) &&
-		    (headers[i].flags & drop) != 0)
+		if (table_name_eq(name, namelen, headers[i].name) && (headers[i].flags & drop) != 0)
 			return false;
 	}
 	return !listed_in_connection(name, namelen, connection);

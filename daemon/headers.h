@@ -25,8 +25,9 @@
 bool hdr_forward_request(const char *name, size_t namelen, const char *connection);
 
 /* Whether an upstream response header goes to the client: hop-by-hop
- * headers, Proxy-Authenticate, and those the server sets itself
- * (Content-Length, Transfer-Encoding) stay behind. */
+ * headers, Proxy-Authenticate, those the server sets itself
+ * (Content-Length, Transfer-Encoding), and every Access-Control-* header
+ * (a CORS grant would let a web page read the answer) stay behind. */
 bool hdr_forward_response(const char *name, size_t namelen, const char *connection);
 
 /*

@@ -8,7 +8,9 @@
 #include "loop.h"
 #include "proxy.h"
 #include "server.h"
+#include "service.h"
 #include "signals.h"
+#include "status.h"
 
 /* Longest single wait; bounds how late a retiring listener is reaped. */
 #define LOOP_MAX_WAIT_MS 1000
@@ -42,6 +44,7 @@ static void reload_report(void *arg, bool is_error, const char *line)
 {
 	(void)arg;
 	log_msg(is_error ? LOG_ERROR : LOG_WARN, "%s", line);
+	status_reload_problem(is_error, line);
 }
 
 static void warn_unappliable(const struct config *old, const struct config *new)
@@ -60,6 +63,8 @@ void loop_reload(struct app *app)
 
 	log_info("reloading configuration from %s",
 	         app->config_path ? app->config_path : "the embedded defaults");
+	service_notify(SERVICE_RELOADING, "reloading the configuration");
+	status_reload_begin();
 	err = cfg_load(app->config_path, reload_report, NULL, &cfg);
 	if (err == ZT_OK)
 		err = runtime_new(cfg, &rt);
@@ -68,6 +73,9 @@ void loop_reload(struct app *app)
 	if (err != ZT_OK) {
 		log_error("reload failed (%s); still serving the previous configuration",
 		          zt_strerror(err));
+		status_reload_end(NULL, zt_strerror(err));
+		service_report(app, SERVICE_READY,
+		               "reload failed, serving the previous configuration");
 		return;
 	}
 	warn_unappliable(app->rt->cfg, rt->cfg);
@@ -78,8 +86,10 @@ void loop_reload(struct app *app)
 	if (runtime_watch(rt, app->watch) != ZT_OK)
 		log_warn("cannot watch token files; changes are seen on the next 401 or reload");
 	runtime_log_tokens(rt);
+	status_reload_end(rt, NULL);
 	log_info("configuration reloaded: %zu routes, %zu listeners", rt->cfg->nroutes,
-	         rt->cfg->nlisten);
+	         server_listeners(app));
+	service_report(app, SERVICE_READY, NULL);
 }
 
 static void begin_stop(struct app *app, uint64_t *deadline)
@@ -87,6 +97,7 @@ static void begin_stop(struct app *app, uint64_t *deadline)
 	if (app->stopping)
 		return;
 	app->stopping = true;
+	service_notify(SERVICE_STOPPING, "stopping");
 	*deadline = app_now_ms() + app->rt->cfg->shutdown_ms;
 	server_quiesce(app);
 	log_info("stopping: %u request%s in flight, waiting up to %u ms", app->nreqs,
@@ -137,6 +148,7 @@ int loop_run(struct app *app)
 		if (wfd >= 0)
 			fds[n++] = (struct curl_waitfd){.fd = wfd, .events = CURL_WAIT_POLLIN};
 		timeout = min_timeout(timeout, watch_timeout_ms(app->watch));
+		timeout = min_timeout(timeout, service_tick(app));
 		if (app->stopping) {
 			now = app_now_ms();
 			timeout = min_timeout(timeout, now >= deadline ? 0 : (int)(deadline - now));

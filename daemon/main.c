@@ -10,11 +10,14 @@
 
 #include "app.h"
 #include "config.h"
+#include "harden.h"
 #include "log.h"
 #include "loop.h"
 #include "runtime.h"
 #include "server.h"
+#include "service.h"
 #include "signals.h"
+#include "status.h"
 #include "ztp_build.h"
 
 /* sysexits(3) values, spelled out so the meaning stays next to the number. */
@@ -28,6 +31,7 @@ static void usage(FILE *out)
 	        "usage: zt-token-proxy [--config FILE]\n"
 	        "       zt-token-proxy --check-config [--config FILE]\n"
 	        "       zt-token-proxy --print-config [--config FILE]\n"
+	        "       zt-token-proxy status [--url URL] [--json]\n"
 	        "       zt-token-proxy --version | --help\n"
 	        "\n"
 	        "Serves ZeroTier's APIs on localhost with the right token injected.\n"
@@ -141,8 +145,12 @@ static int serve(const char *path)
 	struct config *cfg;
 	int status = EXIT_OSERR;
 
+	service_init();
 	log_info("zt-token-proxy %s starting (%s%s)", ZTP_VERSION, path ? "config " : "",
 	         path ? path : "embedded defaults");
+	/* Before any token is read: a core dump would hold them. */
+	if (harden_process() != ZT_OK)
+		log_errno(LOG_WARN, "cannot disable core dumps");
 	if (sig_init() != ZT_OK) {
 		log_errno(LOG_ERROR, "cannot set up signal handling");
 		return EXIT_OSERR;
@@ -154,6 +162,7 @@ static int serve(const char *path)
 		log_error("out of memory");
 		return EXIT_OSERR;
 	}
+	status_started(app.rt);
 	if (!app_init_curl(&app)) {
 		log_error("cannot initialise libcurl");
 		goto out;
@@ -169,7 +178,8 @@ static int serve(const char *path)
 	if (server_apply(&app, app.rt->cfg) != ZT_OK)
 		goto out;
 	log_info("ready: %zu routes on %zu listeners; watching token files with %s",
-	         app.rt->cfg->nroutes, app.rt->cfg->nlisten, watch_backend());
+	         app.rt->cfg->nroutes, server_listeners(&app), watch_backend());
+	service_report(&app, SERVICE_READY, NULL);
 	status = loop_run(&app);
 	log_info("stopped");
 out:
@@ -183,6 +193,7 @@ out:
 	if (app.share != NULL)
 		curl_share_cleanup(app.share);
 	curl_global_cleanup();
+	status_fini();
 	return status;
 }
 
@@ -200,6 +211,8 @@ int main(int argc, char **argv)
 	const char *path = NULL;
 	int mode = 0, c;
 
+	if (argc > 1 && strcmp(argv[1], "status") == 0)
+		return status_cli(argc - 1, argv + 1);
 	while ((c = getopt_long(argc, argv, "c:Vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':

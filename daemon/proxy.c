@@ -4,12 +4,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
+#include "gate.h"
 #include "headers.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "route.h"
+#include "server.h"
+#include "status.h"
 
 /* Bytes buffered per direction before the other side is paused. */
 #define STREAM_BUF (64 * 1024)
@@ -37,12 +42,18 @@ struct req {
 	bool started;
 	bool suspended;
 	bool queued;
-	unsigned sent_status; /* for the debug log */
+	unsigned sent_status; /* for the access log and metrics; 0: nothing sent */
 	char method[16];
+	enum metrics_method mmethod;
+	struct metrics_route *stats; /* the route's counters, or a pseudo-route's */
+	uint64_t start_us;           /* when the request line arrived */
+	uint64_t bytes_out;          /* response body bytes handed to libmicrohttpd */
 
-	/* An error to answer instead of an upstream response. */
+	/* An error (or a status page) to answer instead of an upstream response. */
 	unsigned err_status;
 	char *err_body;
+	const char *err_type; /* its Content-Type; NULL: application/json */
+	char err_allow[160];  /* the Allow header of a 405 from the gate, or "" */
 
 	CURL *easy;
 	struct curl_slist *hdrs; /* forwarded headers; the last node is the token */
@@ -119,6 +130,14 @@ static bool pbuf_append(struct pbuf *b, const void *data, size_t len, size_t max
 	memcpy(b->data + b->wpos, data, len);
 	b->wpos += len;
 	return true;
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 static void req_wake(struct req *req)
@@ -221,14 +240,19 @@ static enum MHD_Result queue_error(struct req *req)
 	resp = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
 	if (resp == NULL)
 		return MHD_NO;
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	                        req->err_type ? req->err_type : "application/json");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (req->err_status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
+		                        req->err_allow[0] ? req->err_allow : "GET, HEAD");
 	if (req->app->stopping)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(req->conn, req->err_status, resp);
 	MHD_destroy_response(resp);
 	req->queued = true;
 	req->sent_status = req->err_status;
+	req->bytes_out = req->mmethod == MM_HEAD ? 0 : strlen(body);
 	return ret;
 }
 
@@ -287,19 +311,21 @@ static const char *resp_header(const struct req *req, const char *name)
 
 static void on_response_head(struct req *req)
 {
-	struct token *t;
+	struct token *t = runtime_route_token(req->rt, req->route);
 
 	if (req->status < 200)
 		return; /* 100 Continue and friends: the real head follows */
 	req->headers_done = true;
+	if (req->status == 401)
+		metrics_upstream_401(req->stats, t);
 	if (req->status == 401 && !req->replayed && req->keep_body &&
 	    (!req->has_body || req->body_done)) {
-		t = runtime_route_token(req->rt, req->route);
-		if (token_refresh(t)) {
+		if (runtime_token_refresh(t)) {
 			log_info(
 			    "route %s: upstream answered 401 and token '%s' changed; replaying "
 			    "the request once with the new token",
 			    req->route->prefix, t->cfg->name);
+			metrics_upstream_replay(req->stats);
 			req->replay_pending = true;
 			return;
 		}
@@ -382,6 +408,7 @@ static ssize_t on_client_read(void *arg, uint64_t pos, char *buf, size_t max)
 		b->rpos += n;
 		if (b->rpos == b->wpos)
 			b->rpos = b->wpos = 0;
+		req->bytes_out += n;
 		return (ssize_t)n;
 	}
 	if (req->done)
@@ -513,6 +540,18 @@ static bool parse_content_length(const char *s, int64_t *out)
 	return true;
 }
 
+/* Whether the request announces a body: Transfer-Encoding, or a Content-Length above 0. */
+static bool declares_body(struct MHD_Connection *conn)
+{
+	const char *cl =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	int64_t len;
+
+	return MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	                                   MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL ||
+	       (parse_content_length(cl, &len) && len > 0);
+}
+
 static bool setup_easy(struct req *req, const char *method)
 {
 	const struct config *cfg = req->rt->cfg;
@@ -573,15 +612,47 @@ static void fail_token(struct req *req, struct token *t)
 	req_fail(req, MHD_HTTP_SERVICE_UNAVAILABLE, "token_unavailable", t->reason, extra);
 }
 
+/* Answers a request for a status path (status.h) from the proxy itself. */
+static void req_status(struct req *req, const char *method, const struct target *tgt)
+{
+	struct status_reply r;
+
+	req->stats = metrics_status();
+	status_serve(req->app, method, tgt, &r);
+	req->err_status = r.status;
+	req->err_body = r.body; /* NULL (out of memory): queue_error's fallback */
+	req->err_type = r.type;
+}
+
+/* Whether the request came in on a listener that serves only the status paths. */
+static bool req_status_only(const struct req *req)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_DAEMON);
+
+	for (const struct listener *l = req->app->listeners; ci != NULL && l != NULL; l = l->next)
+		if (l->mhd == ci->daemon)
+			return l->status_only;
+	return false;
+}
+
+static void fail_gate(struct req *req, const struct gate_refusal *g)
+{
+	req_fail(req, g->status, g->code, g->message, NULL);
+	snprintf(req->err_allow, sizeof(req->err_allow), "%s", g->allow);
+}
+
 /* First call for a request: everything up to starting the upstream transfer. */
 static void req_start(struct req *req, const char *method)
 {
 	const struct config *cfg = req->rt->cfg;
 	const char *te, *cl;
-	struct target tgt;
+	struct target tgt, fwd;
 	enum target_err terr;
+	struct gate_refusal refusal;
 	struct token *t;
-	char url[ROUTE_URL_MAX];
+	char url[ROUTE_URL_MAX], npath[ROUTE_TARGET_MAX], fpath[ROUTE_TARGET_MAX];
+	size_t nlen;
 
 	if (req->target == NULL) {
 		req_fail(req, MHD_HTTP_URI_TOO_LONG, "uri_too_long", "request target is too long",
@@ -592,19 +663,48 @@ static void req_start(struct req *req, const char *method)
 		req_fail(req, MHD_HTTP_BAD_REQUEST, "bad_request", route_target_error(terr), NULL);
 		return;
 	}
-	req->route = route_match(cfg->routes, cfg->nroutes, tgt.path, tgt.pathlen);
+	if (!gate_request(req->conn, cfg, method, &refusal)) {
+		fail_gate(req, &refusal);
+		return;
+	}
+	/* Routes and path policies see the normalised path ("/%63entral" is "/central"). */
+	nlen = route_normalize(tgt.path, tgt.pathlen, npath);
+	/* The status paths come after the access checks above and before any route. */
+	if (status_is_reserved(cfg, npath, nlen)) {
+		fwd = tgt;
+		fwd.path = npath;
+		fwd.pathlen = nlen;
+		req_status(req, method, &fwd);
+		return;
+	}
+	if (req_status_only(req)) {
+		req_fail(req, MHD_HTTP_NOT_FOUND, "no_route",
+		         "this address serves only the status paths", NULL);
+		return;
+	}
+	req->route = route_match(cfg->routes, cfg->nroutes, npath, nlen);
 	if (req->route == NULL) {
 		req_fail(req, MHD_HTTP_NOT_FOUND, "no_route", "no route matches this path", NULL);
 		return;
 	}
+	req->stats = req->rt->route_stats[req->route - cfg->routes];
+	if (!gate_route(req->conn, req->route, method, npath, nlen, &refusal)) {
+		fail_gate(req, &refusal);
+		return;
+	}
 	t = runtime_route_token(req->rt, req->route);
+	/* A token without a value may have appeared since the watcher last looked. */
 	if (!token_usable(t))
-		(void)token_refresh(t); /* it may have appeared since the watcher last looked */
+		(void)runtime_token_refresh(t);
 	if (!token_usable(t)) {
 		fail_token(req, t);
 		return;
 	}
-	if (route_upstream_url(req->route, &tgt, req->route->auth == AUTH_X_ZT1_AUTH, url,
+	/* The upstream gets the path as the client wrote it, past the prefix. */
+	fwd = tgt;
+	fwd.pathlen = route_forward_path(req->route, tgt.path, tgt.pathlen, fpath);
+	fwd.path = fpath;
+	if (route_upstream_url(req->route, &fwd, req->route->auth == AUTH_X_ZT1_AUTH, url,
 	                       sizeof(url)) < 0) {
 		req_fail(req, MHD_HTTP_URI_TOO_LONG, "uri_too_long", "upstream URL is too long",
 		         NULL);
@@ -632,13 +732,33 @@ static void req_start(struct req *req, const char *method)
 	req->running = true;
 }
 
+/* Ends the upstream transfer early; the request is answered from err_status or cut off. */
+static void req_stop_upstream(struct req *req)
+{
+	if (!req->running)
+		return;
+	curl_multi_remove_handle(req->app->multi, req->easy);
+	req->running = false;
+	req->done = true;
+	req->result = CURLE_ABORTED_BY_CALLBACK;
+}
+
 static enum MHD_Result req_upload(struct req *req, const char *data, size_t *size)
 {
 	struct pbuf *b = &req->body;
 	size_t n;
 
+	/* A chunked body has no Content-Length for the gate to check: count it. */
+	if (req->err_status == 0 && !req->done && req->body_total + *size > req->route->max_body) {
+		log_info("route %s: request body over max_body (%llu bytes); upstream request "
+		         "aborted",
+		         req->route->prefix, (unsigned long long)req->route->max_body);
+		req_stop_upstream(req);
+		req_fail(req, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large",
+		         "the request body is over the route's max_body", NULL);
+	}
 	if (req->err_status != 0 || req->done) {
-		*size = 0; /* nobody will read it: drain the client */
+		*size = 0; /* nobody will read it: drain the client (client_body bounds this) */
 		return MHD_YES;
 	}
 	/* Once the body is sure to outgrow the replay limit, keep only what is unsent. */
@@ -718,13 +838,17 @@ void *proxy_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 	struct app *app = cls;
 	struct req *req;
 
-	(void)conn;
+	server_client_deadline(server_client(conn), "the request headers",
+	                       app->rt->cfg->client_header_ms);
 	if ((req = calloc(1, sizeof(*req))) == NULL)
 		return NULL;
 	if (strlen(uri) <= ROUTE_TARGET_MAX)
 		req->target = strdup(uri);
 	req->app = app;
 	req->rt = runtime_ref(app->rt);
+	req->stats = metrics_unrouted();
+	req->mmethod = MM_OTHER;
+	req->start_us = now_us();
 	req->next = app->reqs;
 	if (app->reqs != NULL)
 		app->reqs->prev = req;
@@ -749,13 +873,20 @@ enum MHD_Result proxy_access(void *cls, struct MHD_Connection *conn, const char 
 		req->started = true;
 		req->conn = conn;
 		snprintf(req->method, sizeof(req->method), "%s", method);
+		req->mmethod = metrics_method(method);
 		req_start(req, method);
+		/* A refused body is not read: answering now makes libmicrohttpd close instead. */
+		if (req->err_status != 0 && declares_body(conn))
+			return queue_error(req);
+		server_client_deadline(server_client(conn), "the request body",
+		                       declares_body(conn) ? req->rt->cfg->client_body_ms : 0);
 		return MHD_YES;
 	}
 	if (*upload_data_size != 0)
 		return req_upload(req, upload_data, upload_data_size);
 	if (!req->body_done) {
 		req->body_done = true;
+		server_client_deadline(server_client(conn), NULL, 0);
 		if (req->read_paused && req->running) {
 			req->read_paused = false;
 			curl_easy_pause(req->easy, CURLPAUSE_CONT); /* lets it see the end */
@@ -764,23 +895,42 @@ enum MHD_Result proxy_access(void *cls, struct MHD_Connection *conn, const char 
 	return req_respond(req);
 }
 
+/*
+ * One line per request. The query string stays out: it may carry auth=.
+ * "upstream" is the last upstream status ("-": none), after a replay if any.
+ */
+static void access_log(const struct req *req, enum MHD_RequestTerminationCode toe)
+{
+	uint64_t us = now_us() - req->start_us;
+	const char *target = req->target ? req->target : "-";
+	char upstream[32] = "-";
+
+	if (req->status > 0)
+		snprintf(upstream, sizeof(upstream), "%ld%s", req->status,
+		         req->replayed ? " (replayed)" : "");
+	log_info("access: %s %.*s %u route=%s in=%" PRIu64 " out=%" PRIu64 " duration=%" PRIu64
+	         ".%03" PRIu64 "ms upstream=%s%s",
+	         req->started ? req->method : "-", (int)strcspn(target, "?"), target,
+	         req->sent_status, req->stats->prefix, req->body_total, req->bytes_out, us / 1000,
+	         us % 1000, upstream,
+	         toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (ended early)");
+}
+
 void proxy_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                      enum MHD_RequestTerminationCode toe)
 {
+	struct app *app = cls;
 	struct req *req = *req_cls;
 
-	(void)cls;
-	(void)conn;
+	/* Keep-alive: the next request may wait the idle time, then has its own. */
+	server_client_deadline(server_client(conn), "the next request",
+	                       app->rt->cfg->client_idle_ms + app->rt->cfg->client_header_ms);
 	if (req == NULL)
 		return;
-	if (log_get_level() >= LOG_DEBUG && req->target != NULL) {
-		/* The query string stays out of logs: it may carry auth=. */
-		int pathlen = (int)strcspn(req->target, "?");
-
-		log_debug("%s %.*s -> %u (route %s)%s", req->method, pathlen, req->target,
-		          req->sent_status, req->route ? req->route->prefix : "none",
-		          toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : ", ended early");
-	}
+	metrics_request(req->stats, req->mmethod, req->sent_status, req->body_total,
+	                req->bytes_out);
+	if (req->rt->cfg->access_log && log_get_level() >= LOG_INFO)
+		access_log(req, toe);
 	*req_cls = NULL;
 	req_free(req);
 }
@@ -814,10 +964,19 @@ void proxy_transfer_done(struct app *app, CURL *easy, CURLcode result)
 	struct req *req = NULL;
 	char msg[CURL_ERROR_SIZE + 256];
 	const char *upstream;
+	curl_off_t ttfb;
 
 	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&req);
 	curl_multi_remove_handle(app->multi, easy);
 	req->running = false;
+	if (req->status > 0 &&
+	    curl_easy_getinfo(easy, CURLINFO_STARTTRANSFER_TIME_T, &ttfb) == CURLE_OK) {
+		metrics_upstream_latency(req->stats, (uint64_t)ttfb);
+		log_debug("route %s: upstream %s answered %ld, its head after %" PRIu64
+		          ".%03" PRIu64 " ms",
+		          req->route->prefix, req->route->upstream, req->status,
+		          (uint64_t)ttfb / 1000, (uint64_t)ttfb % 1000);
+	}
 	if (req->replay_pending && result == CURLE_OK) {
 		req_replay(req);
 		return;
@@ -852,13 +1011,20 @@ void proxy_abort(struct app *app, struct MHD_Daemon *mhd)
 		if (mhd != NULL && (ci == NULL || ci->daemon != mhd))
 			continue;
 		if (req->running) {
-			curl_multi_remove_handle(app->multi, req->easy);
-			req->running = false;
-			req->done = true;
-			req->result = CURLE_ABORTED_BY_CALLBACK;
+			req_stop_upstream(req);
 			req_fail(req, MHD_HTTP_SERVICE_UNAVAILABLE, "stopping",
 			         "the proxy is shutting down", NULL);
 		}
+		req_wake(req);
+	}
+}
+
+void proxy_drop(struct app *app, struct MHD_Connection *conn)
+{
+	for (struct req *req = app->reqs; req != NULL; req = req->next) {
+		if (req->conn != conn)
+			continue;
+		req_stop_upstream(req);
 		req_wake(req);
 	}
 }

@@ -29,4 +29,10 @@ void proxy_transfer_done(struct app *app, CURL *easy, CURLcode result);
  */
 void proxy_abort(struct app *app, struct MHD_Daemon *mhd);
 
+/*
+ * Ends the upstream transfer of the request on conn, if any, and resumes
+ * the connection, which server.c is dropping (a client too slow to send).
+ */
+void proxy_drop(struct app *app, struct MHD_Connection *conn);
+
 #endif

@@ -1,4 +1,5 @@
 #include <limits.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "route.h"
@@ -130,6 +131,66 @@ const char *route_target_error(enum target_err err)
 		return "request target is too long";
 	}
 	return "request target is invalid";
+}
+
+static bool is_unreserved(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+static int upper_hex(int c)
+{
+	return c >= 'a' && c <= 'f' ? c - 'a' + 'A' : c;
+}
+
+/*
+ * Normalises path until out holds want bytes (or the whole path when want is
+ * SIZE_MAX); returns the number of path bytes consumed, and the output
+ * length in *outlen.
+ */
+static size_t normalize(const char *path, size_t len, char *out, size_t want, size_t *outlen)
+{
+	size_t i = 0, o = 0;
+	int c;
+
+	while (i < len && o < want) {
+		if (path[i] == '%' && i + 2 < len && hexval((unsigned char)path[i + 1]) >= 0 &&
+		    hexval((unsigned char)path[i + 2]) >= 0) {
+			c = hexval((unsigned char)path[i + 1]) * 16 +
+			    hexval((unsigned char)path[i + 2]);
+			if (is_unreserved(c)) {
+				out[o++] = (char)c;
+			} else {
+				out[o++] = '%';
+				out[o++] = (char)upper_hex((unsigned char)path[i + 1]);
+				out[o++] = (char)upper_hex((unsigned char)path[i + 2]);
+			}
+			i += 3;
+		} else {
+			out[o++] = path[i++];
+		}
+	}
+	*outlen = o;
+	return i;
+}
+
+size_t route_normalize(const char *path, size_t len, char *out)
+{
+	size_t n;
+
+	(void)normalize(path, len, out, SIZE_MAX, &n);
+	return n;
+}
+
+size_t route_forward_path(const struct cfg_route *route, const char *path, size_t len, char *out)
+{
+	size_t raw, n;
+
+	/* Both halves are equivalent forms of the same bytes, so any split point is safe. */
+	raw = normalize(path, len, out, strlen(route->prefix), &n);
+	memcpy(out + n, path + raw, len - raw);
+	return n + len - raw;
 }
 
 /*

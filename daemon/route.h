@@ -40,6 +40,23 @@ enum target_err route_check_target(const char *raw, size_t len, struct target *o
 const char *route_target_error(enum target_err err);
 
 /*
+ * RFC 3986 6.2.2 normalisation of a path that passed route_check_target:
+ * percent-encoded unreserved characters (A-Z a-z 0-9 - . _ ~) are decoded
+ * and the hex digits of the other escapes upper-cased, so that "/%63entral/x"
+ * is routed, and checked against allow_paths / deny_paths, as "/central/x".
+ * Writes at most len bytes to out (no NUL) and returns how many.
+ */
+size_t route_normalize(const char *path, size_t len, char *out);
+
+/*
+ * The path to forward for a raw path whose normalised form matched route:
+ * the bytes that normalise to the route's prefix are replaced by the prefix,
+ * the rest is kept as the client sent it. Writes at most len bytes to out
+ * (no NUL) and returns how many.
+ */
+size_t route_forward_path(const struct cfg_route *route, const char *path, size_t len, char *out);
+
+/*
  * Longest matching prefix among routes (sorted longest first, as in struct
  * config). A prefix matches at segment boundaries only: "/central" matches
  * "/central" and "/central/x", never "/centralx". Returns NULL if none.

@@ -2,7 +2,9 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "runtime.h"
+#include "service.h"
 
 static void runtime_free(struct runtime *rt)
 {
@@ -16,6 +18,9 @@ static void runtime_free(struct runtime *rt)
 	free(rt->token_used);
 	free(rt->route_token);
 	free(rt->watches);
+	for (size_t r = 0; rt->route_stats != NULL && r < rt->cfg->nroutes; r++)
+		metrics_route_unref(rt->route_stats[r]);
+	free(rt->route_stats);
 	cfg_free(rt->cfg);
 	free(rt);
 }
@@ -36,9 +41,17 @@ enum zt_err runtime_new(struct config *cfg, struct runtime **out)
 	rt->token_used = calloc(n ? n : 1, sizeof(*rt->token_used));
 	rt->watches = calloc(n ? n : 1, sizeof(*rt->watches));
 	rt->route_token = calloc(cfg->nroutes ? cfg->nroutes : 1, sizeof(*rt->route_token));
-	if (!rt->tokens || !rt->token_used || !rt->watches || !rt->route_token) {
+	rt->route_stats = calloc(cfg->nroutes ? cfg->nroutes : 1, sizeof(*rt->route_stats));
+	if (!rt->tokens || !rt->token_used || !rt->watches || !rt->route_token ||
+	    !rt->route_stats) {
 		runtime_free(rt);
 		return ZT_ERR_NOMEM;
+	}
+	for (size_t r = 0; r < cfg->nroutes; r++) {
+		if ((rt->route_stats[r] = metrics_route_ref(cfg->routes[r].prefix)) == NULL) {
+			runtime_free(rt);
+			return ZT_ERR_NOMEM;
+		}
 	}
 	for (size_t r = 0; r < cfg->nroutes; r++) {
 		const struct cfg_token *ct = cfg_find_token(cfg, cfg->routes[r].token);
@@ -74,6 +87,14 @@ void runtime_unref(struct runtime *rt)
 		runtime_free(rt);
 }
 
+bool runtime_token_refresh(struct token *t)
+{
+	bool changed = token_refresh(t);
+
+	metrics_token_read(t);
+	return changed;
+}
+
 static void runtime_token_changed(void *arg)
 {
 	struct token *t = arg;
@@ -81,13 +102,15 @@ static void runtime_token_changed(void *arg)
 	char src[320];
 
 	token_describe_source(t->cfg, src, sizeof(src));
-	if (token_refresh(t))
+	if (runtime_token_refresh(t))
 		log_info("token '%s' changed (%s)", t->cfg->name, src);
 	else if (t->state != before && t->state != TOKEN_OK)
 		log_warn("token '%s' (%s): %s; keeping the last good value%s", t->cfg->name, src,
 		         t->reason, token_usable(t) ? "" : " (none yet)");
 	else if (t->state != before)
 		log_info("token '%s' (%s) is readable again", t->cfg->name, src);
+	if (t->state != before)
+		service_changed(); /* the status line shows each token's state */
 }
 
 enum zt_err runtime_watch(struct runtime *rt, struct watch *w)

@@ -13,6 +13,8 @@
 #include "token.h"
 #include "watch.h"
 
+struct metrics_route;
+
 struct runtime {
 	struct config *cfg;           /* owned */
 	struct token *tokens;         /* owned; parallel to cfg->tokens */
@@ -20,6 +22,8 @@ struct runtime {
 	size_t *route_token;          /* index into tokens for each cfg->routes[i] */
 	struct watch_entry **watches; /* parallel to tokens; NULL where not watched */
 	struct watch *watch;          /* borrowed while watching, else NULL */
+	/* Parallel to cfg->routes: each route's counters (metrics.h), a reference held. */
+	struct metrics_route **route_stats;
 	unsigned refs;
 };
 
@@ -40,6 +44,9 @@ static inline struct token *runtime_route_token(struct runtime *rt, const struct
 {
 	return &rt->tokens[rt->route_token[route - rt->cfg->routes]];
 }
+
+/* token_refresh() that also counts the read for the status page and metrics. */
+bool runtime_token_refresh(struct token *t);
 
 /* Logs each used token's state: info when usable, warn with the reason otherwise. */
 void runtime_log_tokens(const struct runtime *rt);

@@ -6,13 +6,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
 
 #include "log.h"
+#include "peercred.h"
 #include "proxy.h"
 #include "server.h"
+#include "service.h"
 
 #define LISTEN_BACKLOG 511
 
@@ -33,7 +38,12 @@ static void format_addr(const struct sockaddr *sa, char *buf, size_t cap)
 {
 	char host[INET6_ADDRSTRLEN] = "?";
 
-	if (sa->sa_family == AF_INET6) {
+	if (sa->sa_family == AF_UNIX) {
+		/* A client's address is unnamed: say which socket it came in on instead. */
+		const struct sockaddr_un *su = (const struct sockaddr_un *)(const void *)sa;
+
+		snprintf(buf, cap, "unix:%.*s", (int)sizeof(su->sun_path), su->sun_path);
+	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
 
 		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
@@ -71,43 +81,359 @@ static int bind_socket(const struct cfg_listen *cl, char *bound, size_t cap)
 	return fd;
 }
 
+/* Removes the socket file l made, if the file at its path is still that socket. */
+static void remove_socket_file(struct listener *l)
+{
+	struct stat st;
+
+	if (l->path == NULL)
+		return;
+	if (lstat(l->path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == l->dev &&
+	    st.st_ino == l->ino && unlink(l->path) != 0)
+		log_errno(LOG_WARN, "cannot remove %s", l->path);
+	free(l->path);
+	l->path = NULL;
+}
+
+/* A non-blocking, close-on-exec unix stream socket (SOCK_CLOEXEC is not everywhere). */
+static int unix_socket(void)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	if (fd != -1 &&
+	    (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1 || fcntl(fd, F_SETFL, O_NONBLOCK) == -1)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Whether something accepts connections on the socket at path (or we cannot tell). */
+static bool socket_in_use(const char *path)
+{
+	struct sockaddr_un su = {.sun_family = AF_UNIX};
+	int fd = unix_socket(), rc, err;
+
+	if (fd == -1)
+		return true;
+	snprintf(su.sun_path, sizeof(su.sun_path), "%s", path);
+	rc = connect(fd, (const struct sockaddr *)&su, sizeof(su));
+	err = errno;
+	close(fd);
+	return rc == 0 || err != ECONNREFUSED;
+}
+
+/*
+ * Whether a new socket may take the name path: nothing is there, a socket
+ * nobody listens on (left by a crash), or one of our own sockets (a reload
+ * changed its options). Never a symlink or anything that is not a socket.
+ */
+static bool may_replace(struct app *app, const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) != 0) {
+		if (errno == ENOENT)
+			return true;
+		log_errno(LOG_ERROR, "cannot check %s", path);
+		return false;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		log_error("%s exists and is not a socket%s; it is not replaced: remove it or "
+		          "choose another path",
+		          path, S_ISLNK(st.st_mode) ? " (a symbolic link)" : "");
+		return false;
+	}
+	for (const struct listener *l = app->listeners; l != NULL; l = l->next)
+		if (l->path != NULL && l->dev == st.st_dev && l->ino == st.st_ino)
+			return true;
+	if (socket_in_use(path)) {
+		log_error("%s: another process is listening on this socket", path);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * A unix socket that has its mode and owner before anyone can connect: it
+ * is bound under a private name with a 0600 umask, given its mode and
+ * owner, set listening, and only then renamed into place, which also
+ * replaces a stale socket atomically.
+ */
+static int bind_unix(struct app *app, const struct cfg_listen *cl, struct listener *l)
+{
+	const char *path = ((const struct sockaddr_un *)(const void *)&cl->addr)->sun_path;
+	struct sockaddr_un tmp = {.sun_family = AF_UNIX};
+	struct stat st;
+	mode_t mask;
+	int fd, rc, saved;
+
+	if (snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%ld.new", path, (long)getpid()) >=
+	        (int)sizeof(tmp.sun_path) ||
+	    !may_replace(app, tmp.sun_path) || (unlink(tmp.sun_path) != 0 && errno != ENOENT))
+		return -1;
+	if ((fd = unix_socket()) == -1)
+		return -1;
+	mask = umask(0177);
+	rc = bind(fd, (const struct sockaddr *)&tmp, sizeof(tmp));
+	umask(mask);
+	if (rc != 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	if ((cl->owner >= 0 || cl->group >= 0) &&
+	    lchown(tmp.sun_path, (uid_t)cl->owner, (gid_t)cl->group) != 0) {
+		log_errno(LOG_ERROR, "cannot give %s owner %ld and group %ld", path, cl->owner,
+		          cl->group);
+		goto fail;
+	}
+	if (chmod(tmp.sun_path, cl->mode) != 0 || listen(fd, LISTEN_BACKLOG) != 0 ||
+	    lstat(tmp.sun_path, &st) != 0) {
+		log_errno(LOG_ERROR, "cannot set up %s", tmp.sun_path);
+		goto fail;
+	}
+	if (!may_replace(app, path))
+		goto fail;
+	if (rename(tmp.sun_path, path) != 0 || (l->path = strdup(path)) == NULL) {
+		log_errno(LOG_ERROR, "cannot move the socket to %s", path);
+		goto fail;
+	}
+	l->dev = st.st_dev;
+	l->ino = st.st_ino;
+	snprintf(l->bound, sizeof(l->bound), "unix:%s", path);
+	return fd;
+fail:
+	saved = errno;
+	(void)unlink(tmp.sun_path);
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+static bool copy_ids(struct acc_ids *dst, const struct acc_ids *src)
+{
+	dst->n = 0;
+	if (src->n == 0)
+		return true;
+	if ((dst->v = malloc(src->n * sizeof(*src->v))) == NULL)
+		return false;
+	memcpy(dst->v, src->v, src->n * sizeof(*src->v));
+	dst->n = src->n;
+	return true;
+}
+
+static void listener_free(struct listener *l)
+{
+	remove_socket_file(l);
+	free(l->allow_uids.v);
+	free(l->allow_gids.v);
+	free(l->text);
+	free(l);
+}
+
+/* Enforces allow_from on every TCP connection, with the configuration of the moment. */
+static enum MHD_Result server_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	const struct app *app = cls;
+	const struct cfg_cidrs *from = &app->rt->cfg->allow_from;
+	char text[INET6_ADDRSTRLEN + 16];
+
+	(void)addrlen;
+	if ((addr->sa_family != AF_INET && addr->sa_family != AF_INET6) || from->n == 0 ||
+	    acc_cidr_match(from->v, from->n, addr))
+		return MHD_YES;
+	format_addr(addr, text, sizeof(text));
+	log_warn("refused a connection from %s: not in allow_from", text);
+	return MHD_NO;
+}
+
+static struct listener *find_listener(struct app *app, struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
+
+	for (struct listener *l = app->listeners; ci != NULL && l != NULL; l = l->next)
+		if (l->mhd == ci->daemon)
+			return l;
+	return NULL;
+}
+
+/* The address a TCP client connected to, as a Host header writes it ("10.1.2.3", "[fd00::1]"). */
+static void local_address(int fd, char *buf, size_t cap)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "";
+
+	buf[0] = '\0';
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		return;
+	if (ss.ss_family == AF_INET6 &&
+	    inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host)))
+		snprintf(buf, cap, "[%s]", host);
+	else if (ss.ss_family == AF_INET &&
+	         inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host)))
+		snprintf(buf, cap, "%s", host);
+}
+
+static void client_start(struct app *app, struct MHD_Connection *conn, void **socket_context)
+{
+	struct listener *l = find_listener(app, conn);
+	const union MHD_ConnectionInfo *fd =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	const union MHD_ConnectionInfo *addr =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	struct client *c;
+
+	if (l == NULL || fd == NULL || (c = calloc(1, sizeof(*c))) == NULL)
+		return; /* the gate refuses its requests (server_client() is NULL) */
+	c->listener = l;
+	c->conn = conn;
+	c->fd = fd->connect_fd;
+	if (l->is_unix) {
+		c->peer_known = peercred_get(c->fd, &c->peer) == ZT_OK;
+		if (c->peer_known)
+			snprintf(c->addr, sizeof(c->addr), "uid %u on %s", (unsigned)c->peer.uid,
+			         l->bound);
+		else
+			log_errno(LOG_WARN, "cannot tell who connected to %s", l->bound);
+	}
+	if (!c->peer_known && addr != NULL)
+		format_addr(addr->client_addr, c->addr, sizeof(c->addr));
+	if (!l->is_unix)
+		local_address(c->fd, c->local, sizeof(c->local));
+	c->next = l->clients;
+	if (l->clients != NULL)
+		l->clients->prev = c;
+	l->clients = c;
+	server_client_deadline(c, "the request headers", app->rt->cfg->client_header_ms);
+	*socket_context = c;
+}
+
+static void server_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+	struct client *c = *socket_context;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		client_start(cls, conn, socket_context);
+		return;
+	}
+	if (c == NULL)
+		return;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		c->listener->clients = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	free(c);
+	*socket_context = NULL;
+}
+
+struct client *server_client(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+void server_client_deadline(struct client *c, const char *what, uint32_t ms)
+{
+	if (c == NULL)
+		return;
+	c->waiting_for = what;
+	c->deadline_ms = ms > 0 ? app_now_ms() + ms : 0;
+}
+
+/*
+ * Drops clients past their deadline. shutdown() makes libmicrohttpd see the
+ * connection end on its next run; a request waiting on its upstream is
+ * woken first so that its connection is looked at at all.
+ */
+static void drop_slow_clients(struct app *app, uint64_t now_ms)
+{
+	for (struct listener *l = app->listeners; l != NULL; l = l->next) {
+		for (struct client *c = l->clients; c != NULL; c = c->next) {
+			if (c->deadline_ms == 0 || now_ms < c->deadline_ms)
+				continue;
+			log_warn("dropped the connection from %s: %s did not arrive in time",
+			         c->addr[0] ? c->addr : l->bound, c->waiting_for);
+			c->deadline_ms = 0;
+			proxy_drop(app, c->conn);
+			(void)shutdown(c->fd, SHUT_RDWR);
+		}
+	}
+}
+
+/*
+ * libmicrohttpd keeps a request's head in one memory pool per connection
+ * and answers 431 itself (with a short HTML body) when it runs out. The pool
+ * is made twice limits.max_header_size and some, so that the gate sees, and
+ * answers with JSON, any head up to about that size.
+ */
+static size_t mhd_memory_limit(const struct config *cfg)
+{
+	return (size_t)cfg->max_header_size * 2 + 16 * 1024;
+}
+
+/* fd: a listening socket to serve on (cl->addr is its address), or -1 to bind cl's address. */
 static enum zt_err listener_open(struct app *app, const struct config *cfg,
-                                 const struct cfg_listen *cl, struct listener **out)
+                                 const struct cfg_listen *cl, int fd, struct listener **out)
 {
 	struct listener *l;
 	const union MHD_DaemonInfo *info;
 	unsigned idle_s = cfg->client_idle_ms ? (cfg->client_idle_ms + 999) / 1000 : 0;
-	int fd;
 
-	if ((l = calloc(1, sizeof(*l))) == NULL || (l->text = strdup(cl->text)) == NULL) {
-		free(l);
+	if ((l = calloc(1, sizeof(*l))) == NULL || (l->text = strdup(cl->text)) == NULL ||
+	    !copy_ids(&l->allow_uids, &cl->allow_uids) ||
+	    !copy_ids(&l->allow_gids, &cl->allow_gids)) {
+		if (l != NULL)
+			listener_free(l);
 		return ZT_ERR_NOMEM;
 	}
-	if ((fd = bind_socket(cl, l->bound, sizeof(l->bound))) == -1) {
+	l->is_unix = cl->addr.ss_family == AF_UNIX;
+	if (fd != -1)
+		format_addr((const struct sockaddr *)&cl->addr, l->bound, sizeof(l->bound));
+	else if ((fd = l->is_unix ? bind_unix(app, cl, l)
+	                          : bind_socket(cl, l->bound, sizeof(l->bound))) == -1) {
 		log_errno(LOG_ERROR, "cannot listen on %s", cl->text);
-		free(l->text);
-		free(l);
+		listener_free(l);
 		return ZT_ERR_IO;
 	}
-	l->mhd = MHD_start_daemon(
-	    MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-	    proxy_access, app, MHD_OPTION_EXTERNAL_LOGGER, server_mhd_log, NULL,
-	    MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_URI_LOG_CALLBACK, proxy_uri_log, app,
-	    MHD_OPTION_NOTIFY_COMPLETED, proxy_completed, app, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
-	    MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
+	l->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0,
+	                          server_accept, app, proxy_access, app, MHD_OPTION_EXTERNAL_LOGGER,
+	                          server_mhd_log, NULL, MHD_OPTION_NOTIFY_CONNECTION, server_notify,
+	                          app, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mhd_memory_limit(cfg),
+	                          MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_URI_LOG_CALLBACK,
+	                          proxy_uri_log, app, MHD_OPTION_NOTIFY_COMPLETED, proxy_completed,
+	                          app, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+	                          MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
+	                          MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
 	if (l->mhd == NULL ||
 	    (info = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_EPOLL_FD)) == NULL) {
 		log_error("cannot start the HTTP server on %s", cl->text);
 		if (l->mhd != NULL)
 			MHD_stop_daemon(l->mhd);
 		close(fd);
-		free(l->text);
-		free(l);
+		listener_free(l);
 		return ZT_ERR_IO;
 	}
 	l->epoll_fd = info->epoll_fd;
-	log_info("listening on %s", l->bound);
+	l->status_only = cl->status_only;
+	/* Not "listening on": that names the addresses that serve the routes. */
+	if (l->status_only)
+		log_info("serving the status paths only on %s", l->bound);
+	else
+		log_info("listening on %s", l->bound);
+	if (!l->is_unix && !l->status_only &&
+	    !acc_addr_is_loopback((const struct sockaddr *)&cl->addr))
+		log_warn("%s is not a loopback address (allow_remote): clients in allow_from can "
+		         "use your tokens through it",
+		         l->bound);
 	*out = l;
 	return ZT_OK;
 }
@@ -122,14 +448,14 @@ static void listener_retire(struct listener *l, uint64_t deadline_ms)
 	l->deadline_ms = deadline_ms;
 	if ((fd = MHD_quiesce_daemon(l->mhd)) != MHD_INVALID_SOCKET)
 		close(fd);
+	remove_socket_file(l);
 	log_info("stopped listening on %s", l->bound);
 }
 
 static void listener_close(struct listener *l)
 {
 	MHD_stop_daemon(l->mhd);
-	free(l->text);
-	free(l);
+	listener_free(l);
 }
 
 static unsigned listener_connections(const struct listener *l)
@@ -140,20 +466,56 @@ static unsigned listener_connections(const struct listener *l)
 	return info ? info->num_connections : 0;
 }
 
-static struct listener *find_active(struct app *app, const char *text)
+static struct listener *find_active(struct app *app, const struct cfg_listen *cl)
 {
 	for (struct listener *l = app->listeners; l != NULL; l = l->next)
-		if (!l->retiring && strcmp(l->text, text) == 0)
+		if (!l->retiring && l->status_only == cl->status_only &&
+		    strcmp(l->text, cl->text) == 0)
 			return l;
 	return NULL;
 }
 
-static bool in_config(const struct config *cfg, const char *text)
+static bool in_config(const struct config *cfg, const struct listener *l)
 {
 	for (size_t i = 0; i < cfg->nlisten; i++)
-		if (strcmp(cfg->listen[i].text, text) == 0)
+		if (cfg->listen[i].status_only == l->status_only &&
+		    strcmp(cfg->listen[i].text, l->text) == 0)
 			return true;
 	return false;
+}
+
+/*
+ * Socket activation: serve on every socket the service manager passed, in
+ * place of cfg->listen. The service manager owns the addresses, so reloads
+ * keep these listeners as they are.
+ */
+static enum zt_err server_adopt(struct app *app, const struct config *cfg)
+{
+	size_t n = service_socket_count();
+	struct listener *l;
+	enum zt_err err;
+
+	log_info("serving on %zu socket%s passed by the service manager; the configured "
+	         "'listen' addresses are not used",
+	         n, n == 1 ? "" : "s");
+	for (size_t i = 0; i < n; i++) {
+		char text[300];
+		const char *name;
+		int fd = service_socket(i, &name);
+		struct cfg_listen cl = {.text = text, .addrlen = sizeof(cl.addr)};
+
+		snprintf(text, sizeof(text), "passed socket %d%s%s", fd, *name ? " " : "", name);
+		if (getsockname(fd, (struct sockaddr *)&cl.addr, &cl.addrlen) == -1 ||
+		    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1) {
+			log_errno(LOG_ERROR, "cannot use %s", text);
+			return ZT_ERR_IO;
+		}
+		if ((err = listener_open(app, cfg, &cl, fd, &l)) != ZT_OK)
+			return err; /* the caller exits, closing what is open */
+		l->next = app->listeners;
+		app->listeners = l;
+	}
+	return ZT_OK;
 }
 
 enum zt_err server_apply(struct app *app, const struct config *cfg)
@@ -162,10 +524,13 @@ enum zt_err server_apply(struct app *app, const struct config *cfg)
 	enum zt_err err = ZT_OK;
 	uint64_t deadline = app_now_ms() + cfg->shutdown_ms;
 
+	if (service_socket_count() > 0)
+		return app->listeners != NULL ? ZT_OK : server_adopt(app, cfg);
+
 	for (size_t i = 0; i < cfg->nlisten && err == ZT_OK; i++) {
-		if (find_active(app, cfg->listen[i].text) != NULL)
+		if (find_active(app, &cfg->listen[i]) != NULL)
 			continue;
-		if ((err = listener_open(app, cfg, &cfg->listen[i], &l)) == ZT_OK) {
+		if ((err = listener_open(app, cfg, &cfg->listen[i], -1, &l)) == ZT_OK) {
 			l->next = opened;
 			opened = l;
 		}
@@ -179,7 +544,7 @@ enum zt_err server_apply(struct app *app, const struct config *cfg)
 	}
 	/* Old listeners stop accepting only now that their successors are bound. */
 	for (l = app->listeners; l != NULL; l = l->next)
-		if (!l->retiring && !in_config(cfg, l->text))
+		if (!l->retiring && !in_config(cfg, l))
 			listener_retire(l, deadline);
 	for (l = opened; l != NULL; l = next) {
 		next = l->next;
@@ -201,6 +566,7 @@ void server_reap(struct app *app, uint64_t now_ms)
 {
 	struct listener **pp = &app->listeners, *l;
 
+	drop_slow_clients(app, now_ms);
 	while ((l = *pp) != NULL) {
 		if (l->retiring && !app->stopping &&
 		    (listener_connections(l) == 0 || now_ms >= l->deadline_ms)) {
@@ -223,6 +589,15 @@ void server_close_all(struct app *app)
 		listener_close(l);
 	}
 	app->listeners = NULL;
+}
+
+size_t server_listeners(const struct app *app)
+{
+	size_t n = 0;
+
+	for (const struct listener *l = app->listeners; l != NULL; l = l->next)
+		n += !l->retiring;
+	return n;
 }
 
 unsigned server_connections(const struct app *app)

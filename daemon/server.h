@@ -6,14 +6,49 @@
 #ifndef ZTP_SERVER_H
 #define ZTP_SERVER_H
 
+#include <netinet/in.h>
+
+#include "access.h"
 #include "app.h"
 #include "config.h"
 #include "err.h"
+
+struct MHD_Connection;
+
+/*
+ * One client connection (libmicrohttpd's socket context), from accept to
+ * close. Its deadline drops a client that is too slow to send a request
+ * (timeouts.client_header, client_body) while others are served.
+ */
+struct client {
+	struct client *next, *prev;
+	struct listener *listener;
+	struct MHD_Connection *conn;
+	int fd;
+	bool peer_known; /* on a unix socket: who is calling */
+	struct acc_peer peer;
+	char addr[192]; /* "127.0.0.1:54321" or "uid 1000 on unix:/x", for logs */
+	/* TCP: the address it connected to, as a Host header writes it ("10.1.2.3", "[::1]"). */
+	char local[INET6_ADDRSTRLEN + 2];
+	uint64_t deadline_ms;    /* monotonic; 0: none */
+	const char *waiting_for; /* what the deadline waits for, for the log */
+};
+
+/* The client behind a live connection. */
+struct client *server_client(struct MHD_Connection *conn);
+
+/*
+ * Gives the client ms milliseconds from now to send what (e.g. "the request
+ * body"), or with ms == 0 takes its deadline away.
+ */
+void server_client_deadline(struct client *c, const char *what, uint32_t ms);
 
 /*
  * Makes app's listeners match cfg->listen: keeps those already open, opens
  * the new ones and retires the rest (they finish what they serve). If any
  * new address cannot be bound, nothing changes and the error is logged.
+ * When the service manager passed sockets (service.h), they are served
+ * instead of cfg->listen, from the first call to the last.
  */
 ZT_WUR enum zt_err server_apply(struct app *app, const struct config *cfg);
 
@@ -28,5 +63,8 @@ void server_close_all(struct app *app);
 
 /* Open connections over every listener. */
 unsigned server_connections(const struct app *app);
+
+/* Listeners accepting connections (not retiring). */
+size_t server_listeners(const struct app *app);
 
 #endif

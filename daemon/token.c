@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "compat.h"
 #include "log.h"
 #include "token.h"
 
@@ -108,6 +110,43 @@ static bool written_by_zerotier(const char *path)
 	return strcmp(base, "authtoken.secret") == 0 || strcmp(base, "metricstoken.secret") == 0;
 }
 
+/* "alice (uid 1000)", or "uid 1000" for a uid without a name. */
+static void user_name(uid_t uid, char *buf, size_t cap)
+{
+	struct passwd pw, *res = NULL;
+	char tmp[1024];
+
+	if (getpwuid_r(uid, &pw, tmp, sizeof(tmp), &res) == 0 && res != NULL)
+		snprintf(buf, cap, "%s (uid %u)", res->pw_name, (unsigned)uid);
+	else
+		snprintf(buf, cap, "uid %u", (unsigned)uid);
+}
+
+const char *token_file_insecure(const char *path, uid_t owner, unsigned mode, char *why,
+                                size_t whycap, char *fix, size_t fixcap)
+{
+	char who[160];
+	uid_t me = geteuid();
+
+	user_name(owner, who, sizeof(who));
+	if (mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(why, whycap, "%s can be written by group or others (owner %s, mode %04o)",
+		         path, who, mode & 07777);
+		snprintf(fix, fixcap, "run 'chmod go-w %s'", path);
+		return why;
+	}
+	if (owner != 0 && owner != me) {
+		snprintf(why, whycap,
+		         "%s belongs to %s, neither root nor the user the proxy runs as (uid %u) "
+		         "(mode %04o)",
+		         path, who, (unsigned)me, mode & 07777);
+		snprintf(fix, fixcap, "run 'chown root %s' (or chown it to the proxy's user)",
+		         path);
+		return why;
+	}
+	return NULL;
+}
+
 static void set_hint(struct token *t)
 {
 	const struct cfg_token *cfg = t->cfg;
@@ -115,6 +154,10 @@ static void set_hint(struct token *t)
 	size_t cap = sizeof(t->hint);
 
 	h[0] = '\0';
+	if (t->state == TOKEN_UNREADABLE && t->fix[0] != '\0') {
+		snprintf(h, cap, "%s", t->fix);
+		return;
+	}
 	switch (t->state) {
 	case TOKEN_OK:
 		return;
@@ -187,10 +230,12 @@ static void set_errno_state(struct token *t, int err)
 /*
  * Reads t->path into buf (capacity READ_MAX + 1). O_NONBLOCK keeps a FIFO
  * planted at the path from blocking open(); symlinks are followed because
- * secret stores (Kubernetes, systemd) swap them.
+ * secret stores (Kubernetes, systemd) swap them. The file itself (not the
+ * link) must pass token_file_insecure().
  */
 static bool read_file(struct token *t, char *buf, size_t *len)
 {
+	char why[320];
 	struct stat st;
 	size_t got = 0;
 	int fd, err;
@@ -209,6 +254,12 @@ static bool read_file(struct token *t, char *buf, size_t *len)
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
 		set_state(t, TOKEN_UNREADABLE, 0, "cannot read %s: not a regular file", t->path);
+		return false;
+	}
+	if (token_file_insecure(t->path, st.st_uid, (unsigned)st.st_mode, why, sizeof(why), t->fix,
+	                        sizeof(t->fix))) {
+		close(fd);
+		set_state(t, TOKEN_UNREADABLE, 0, "refusing %s", why);
 		return false;
 	}
 	while (got <= READ_MAX) {
@@ -316,6 +367,7 @@ static enum zt_err load(struct token *t, bool *changed)
 	enum zt_err err = ZT_OK;
 
 	*changed = false;
+	t->fix[0] = '\0';
 	if (!read_source(t, buf, &src, &len))
 		goto out;
 	source_name(t, name, sizeof(name));

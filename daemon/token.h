@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "config.h"
@@ -32,9 +33,10 @@ struct token {
 	size_t len;
 	enum token_state state; /* state of the source at the last read */
 	int sys_errno;          /* errno of the last failed read, or 0 */
-	char reason[192];       /* why state is not OK; never holds the value */
+	char reason[384];       /* why state is not OK; never holds the value */
 	time_t changed;         /* when value last changed (0: never loaded) */
 	char hint[256];         /* token_hint()'s text, set with state; never the value */
+	char fix[256];          /* the file was refused as not private: how to fix it */
 };
 
 /*
@@ -62,6 +64,17 @@ void token_fini(struct token *t);
  * ZT_ERR_TOOBIG (longer than TOKEN_MAX).
  */
 ZT_WUR enum zt_err token_parse(const char *buf, size_t len, size_t *start, size_t *tlen);
+
+/*
+ * OpenBSD relayd's check_file_secrecy(): a file that holds a secret must not
+ * be writable by group or others, nor belong to another unprivileged user
+ * (anyone but root and the user the proxy runs as), or someone else could
+ * choose the token. Returns NULL when the file passes; else why, holding
+ * what is wrong with the file (naming it, its owner and mode), and fix
+ * holds the command that fixes it.
+ */
+const char *token_file_insecure(const char *path, uid_t owner, unsigned mode, char *why,
+                                size_t whycap, char *fix, size_t fixcap);
 
 const char *token_state_name(enum token_state state);
 /* "file /var/lib/...", "env ZEROTIER_CENTRAL_TOKEN", "credential central", "inline value" */

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "compat.h"
 #include "watch.h"
 
 #define POLL_MS 50
@@ -122,13 +123,13 @@ static void take_sample(const char *path, struct sample *s)
 		s->ino = st.st_ino;
 		s->size = st.st_size;
 		s->mode = st.st_mode;
-		s->mtim = st.st_mtim;
-		s->ctim = st.st_ctim;
+		s->mtim = compat_mtime(&st);
+		s->ctim = compat_ctime(&st);
 	}
 	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
 		s->link = true;
 		s->link_ino = st.st_ino;
-		s->link_mtim = st.st_mtim;
+		s->link_mtim = compat_mtime(&st);
 	}
 }
 

@@ -4,20 +4,33 @@
 set -euo pipefail
 
 build_pkgs=(gcc meson ninja-build pkg-config libmicrohttpd-dev libcurl4-openssl-dev libyaml-dev)
-test_pkgs=(clang clang-format libclang-rt-14-dev python3 openssl procps util-linux curl)
+# systemd: systemd-analyze and systemd-socket-activate for the service tests.
+test_pkgs=(clang clang-format libclang-rt-14-dev python3 openssl procps util-linux curl systemd python3-prometheus-client libxml2-utils)
+
+# Best effort: the browser test (tests/scenarios/test_browser.py) is skipped, and says so,
+# when Debian's chromium cannot be installed.
+optional_pkgs=()
 
 pkgs=("${build_pkgs[@]}")
-[ "${1:-}" = "--test" ] && pkgs+=("${test_pkgs[@]}")
+[ "${1:-}" = "--test" ] && pkgs+=("${test_pkgs[@]}") && optional_pkgs+=(chromium)
 
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=()
 for p in "${pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	installed "$p" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+missing_optional=()
+for p in "${optional_pkgs[@]}"; do
+	installed "$p" || missing_optional+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && [ ${#missing_optional[@]} -eq 0 ] && exit 0
 
-echo "bootstrap: installing ${missing[*]}" >&2
+echo "bootstrap: installing ${missing[*]} ${missing_optional[*]}" >&2
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+[ ${#missing[@]} -eq 0 ] || $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+[ ${#missing_optional[@]} -eq 0 ] ||
+	$sudo apt-get install -y -qq --no-install-recommends "${missing_optional[@]}" >/dev/null ||
+	echo "bootstrap: could not install ${missing_optional[*]}; the tests that need it are skipped" >&2

@@ -115,6 +115,37 @@ static void check_url(const struct cfg_route *r, const struct target *t, bool st
 	free(exact);
 }
 
+/*
+ * What the proxy does next: route and check policies on the normalised path,
+ * forward the prefix normalised and the rest as written. Normalising is
+ * idempotent, keeps every target check passing, and the forwarded path
+ * normalises to the same thing as the raw one.
+ */
+static void check_normalized(const struct target *t)
+{
+	static char norm[ROUTE_TARGET_MAX], again[ROUTE_TARGET_MAX], fwd[ROUTE_TARGET_MAX],
+	    fnorm[ROUTE_TARGET_MAX];
+	size_t n = route_normalize(t->path, t->pathlen, norm), fn;
+	const struct cfg_route *m;
+	struct target nt, ft = *t;
+
+	if (n > t->pathlen || route_check_target(norm, n, &nt) != TARGET_OK || nt.pathlen != n)
+		abort();
+	check_segments(norm, n);
+	if (route_normalize(norm, n, again) != n || memcmp(norm, again, n) != 0)
+		abort();
+	m = route_match(routes, NROUTES, norm, n);
+	if (!m || !matches(m, norm, n))
+		abort();
+	fn = route_forward_path(m, t->path, t->pathlen, fwd);
+	if (fn > t->pathlen || !matches(m, fwd, fn) || route_match(routes, NROUTES, fwd, fn) != m ||
+	    route_normalize(fwd, fn, fnorm) != n || memcmp(fnorm, norm, n) != 0)
+		abort();
+	ft.path = fwd;
+	ft.pathlen = fn;
+	check_url(m, &ft, true);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *raw = (const char *)data;
@@ -156,5 +187,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	m = route_match(routes, NROUTES, t.path, t.pathlen);
 	check_url(m, &t, false);
 	check_url(m, &t, true);
+	check_normalized(&t);
 	return 0;
 }

@@ -983,3 +983,150 @@ class ScenarioTest(unittest.TestCase):
     def assertRouteField(self, body, prefix):
         """body["route"] names the route; a configured "/x/" may be reported normalised as "/x"."""
         self.assertIn(body.get("route"), {prefix, prefix.rstrip("/") or "/"}, body)
+
+
+# ---------------------------------------------------------------------------------------------
+# Status, health and metrics (issue 6).
+
+_PROM_PARSER = r"""
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+out = []
+for fam in text_string_to_metric_families(sys.stdin.read()):
+    for s in fam.samples:
+        out.append([fam.name, fam.type, s.name, s.labels, s.value])
+json.dump(out, sys.stdout)
+"""
+
+
+def parse_metrics(text):
+    """Parses a Prometheus text exposition with the parser of Debian's python3-prometheus-client
+    (installed for /usr/bin/python3 only, so it runs there). Fails on any line it rejects or on a
+    sample without # TYPE. Returns a Metrics."""
+    p = subprocess.run(["/usr/bin/python3", "-c", _PROM_PARSER], input=text.encode(), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=30)
+    if p.returncode != 0:
+        raise AssertionError(f"the metrics do not parse: {p.stderr.decode()[-2000:]}\n--- text:\n{text[:3000]}")
+    samples = [tuple(s) for s in json.loads(p.stdout)]
+    untyped = sorted({s[0] for s in samples if s[1] == "unknown"})
+    if untyped:
+        raise AssertionError(f"samples without # TYPE: {untyped}")
+    return Metrics(samples)
+
+
+class Metrics:
+    """Parsed samples: (family, type, sample name, labels, value)."""
+
+    def __init__(self, samples):
+        self.samples = samples
+
+    def get(self, name, default=None, **labels):
+        """The value of the one sample called name whose labels include these, or default."""
+        hits = [s[4] for s in self.samples if s[2] == name and all(s[3].get(k) == v for k, v in labels.items())]
+        if len(hits) > 1:
+            raise AssertionError(f"{len(hits)} samples {name}{labels}")
+        return hits[0] if hits else default
+
+    def total(self, name, **labels):
+        """Sum over the samples called name whose labels include these."""
+        return sum(s[4] for s in self.samples if s[2] == name and all(s[3].get(k) == v for k, v in labels.items()))
+
+    def labels(self, name, key):
+        return {s[3].get(key) for s in self.samples if s[2] == name}
+
+    def family_type(self, family):
+        types = {s[1] for s in self.samples if s[0] == family}
+        return types.pop() if len(types) == 1 else None
+
+
+def token_fp(value):
+    """What the daemon shows as a token's fingerprint: the first 8 hex digits of its SHA-256."""
+    return hashlib.sha256(value.encode()).hexdigest()[:8]
+
+
+def proxy_status(px, prefix="/_proxy"):
+    """GET PREFIX/status: (response, parsed JSON)."""
+    r = px.get(prefix + "/status")
+    if r.status not in (200, 503) or (r.header("Content-Type") or "").split(";")[0] != "application/json":
+        raise AssertionError(f"status page: {r!r}")
+    return r, r.json()
+
+
+def proxy_metrics(px, prefix="/_proxy"):
+    """GET PREFIX/metrics, parsed (see parse_metrics)."""
+    r = px.get(prefix + "/metrics")
+    if r.status != 200 or not (r.header("Content-Type") or "").startswith("text/plain; version=0.0.4"):
+        raise AssertionError(f"metrics: {r!r}")
+    return parse_metrics(r.body.decode())
+
+
+# ---------------------------------------------------------------------------------------------
+# Unix sockets and other callers (access tests).
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """http.client over an AF_UNIX stream socket; the Host header is "localhost"."""
+
+    def __init__(self, path, timeout=30):
+        super().__init__("localhost", timeout=timeout * SCALE)
+        self.unix_path = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        s.connect(self.unix_path)
+        self.sock = s
+
+
+def unix_request(test, path, method, target, headers=None, body=None, timeout=30):
+    """One request over the unix socket at path; the body is kept for the leak check."""
+    c = UnixHTTPConnection(path, timeout)
+    try:
+        c.request(method, target, body=body, headers=headers or {})
+        r = c.getresponse()
+        resp = Response(r.status, r.reason, r.getheaders(), r.read())
+    finally:
+        c.close()
+    test.record_body(f"unix {method} {target}", resp.body)
+    return resp
+
+
+def curl_as(test, uid, gid, args, groups=None, timeout=30):
+    """Runs curl as another user (setpriv): (HTTP status, body). Status 0: no HTTP answer."""
+    grp = ["--groups=" + ",".join(str(g) for g in groups)] if groups else ["--clear-groups"]
+    cmd = ["setpriv", f"--reuid={uid}", f"--regid={gid}", *grp, "--",
+           "curl", "-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", str(int(10 * SCALE)), *args]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout * SCALE)
+    out = p.stdout.decode("utf-8", "replace")
+    body, _, code = out.rpartition("\n")
+    test.record_body(f"curl as uid {uid} {args}", body.encode())
+    return int(code or 0), body
+
+
+def raw_exchange(host, port, data, timeout=5, source=None):
+    """Sends data on a new TCP connection (bound to source address if given) and returns every
+    byte the server sends until it closes or timeout passes (b"" when refused or reset)."""
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout * SCALE)
+    out = b""
+    try:
+        if source:
+            s.bind((source, 0))
+        s.connect((host, port))
+        s.sendall(data)
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    except (ConnectionResetError, BrokenPipeError, socket.timeout, ConnectionRefusedError):
+        pass
+    finally:
+        s.close()
+    return out
+
+
+def config_with(routes, extra=None, **kw):
+    """config() with more top-level keys, e.g. {"allowed_hosts": [...], "allow_remote": True}."""
+    c = config(routes, **kw)
+    c.update(extra or {})
+    return c

@@ -125,7 +125,7 @@ class KeepAliveTests(ScenarioTest):
             # A third connection is queued or refused while two are open, never served.
             extra = socket.create_connection(("127.0.0.1", px.port), timeout=1.5)
             try:
-                extra.sendall(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
+                extra.sendall(b"GET /status HTTP/1.1\r\nHost: localhost\r\n\r\n")
                 try:
                     data = extra.recv(4096)
                 except (socket.timeout, ConnectionResetError):

@@ -64,7 +64,7 @@ class LocalProxyTests(ScenarioTest):
     def test_client_credential_headers_any_case_or_count(self):
         px = self.start()
         c1, c2, c3 = self.new_token(), self.new_token(), self.new_token()
-        r = px.raw(f"GET /echo HTTP/1.1\r\nHost: x\r\nx-ZT1-AUTH: {c1}\r\nX-Zt1-Auth: {c2}\r\n"
+        r = px.raw(f"GET /echo HTTP/1.1\r\nHost: localhost\r\nx-ZT1-AUTH: {c1}\r\nX-Zt1-Auth: {c2}\r\n"
                    f"authorization: token {c3}\r\nAUTHORIZATION: Bearer {c3}\r\n\r\n".encode())
         self.assertEqual(r.status, 200, r)
         up = self.only_request()
@@ -164,7 +164,8 @@ class LocalProxyTests(ScenarioTest):
         px = self.start()
         s = socket.create_connection(("127.0.0.1", px.port), timeout=10)
         try:
-            s.sendall(b"POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n")
+            s.sendall(b"POST /sink HTTP/1.1\r\nHost: localhost\r\nContent-Length: 11\r\n"
+                      b"Expect: 100-continue\r\n\r\n")
             interim = s.recv(4096)
             self.assertRegex(interim, rb"^HTTP/1\.1 100 ", "no 100 Continue before the body was sent")
             s.sendall(b"hello world")

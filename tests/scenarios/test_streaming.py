@@ -52,7 +52,9 @@ class StreamingTests(ScenarioTest):
         self.token = self.new_token()
         self.write_local_token(self.token)
         self.svc = self.local_service(token=self.token)
-        self.px = self.proxy(config([route("/", self.svc.url, "local", "x-zt1-auth")], log_level="info"))
+        # Bodies here are far larger than limits.max_body's default (access: 413 beyond it).
+        self.px = self.proxy(config([route("/", self.svc.url, "local", "x-zt1-auth")], log_level="info",
+                                    limits={"max_body": "1GiB"}))
         # Warm up both directions so that buffers allocated once are part of the baseline.
         r = self.px.get("/bytes?n=2000000")
         self.assertEqual(r.status, 200, r)

@@ -159,6 +159,51 @@ static bool str_eq(const char *a, const char *b)
 	return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
 }
 
+static bool strs_eq(const struct cfg_strs *a, const struct cfg_strs *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->v[i], b->v[i]) != 0)
+			return false;
+	return true;
+}
+
+static bool ids_eq(const struct acc_ids *a, const struct acc_ids *b)
+{
+	return a->n == b->n && (a->n == 0 || memcmp(a->v, b->v, a->n * sizeof(*a->v)) == 0);
+}
+
+/* The access keys (issue 3) of a and b. */
+static bool access_equal(const struct config *a, const struct config *b)
+{
+	if (a->allow_remote != b->allow_remote || a->allow_from.n != b->allow_from.n ||
+	    (a->allow_from.n > 0 && memcmp(a->allow_from.v, b->allow_from.v,
+	                                   a->allow_from.n * sizeof(*a->allow_from.v))) ||
+	    !strs_eq(&a->allowed_hosts, &b->allowed_hosts) ||
+	    !strs_eq(&a->allowed_origins, &b->allowed_origins) ||
+	    a->client_header_ms != b->client_header_ms || a->client_body_ms != b->client_body_ms ||
+	    a->max_header_size != b->max_header_size || a->max_body != b->max_body)
+		return false;
+	for (size_t i = 0; i < a->nlisten; i++) {
+		const struct cfg_listen *x = &a->listen[i], *y = &b->listen[i];
+		if (x->mode != y->mode || x->owner != y->owner || x->group != y->group ||
+		    !ids_eq(&x->allow_uids, &y->allow_uids) ||
+		    !ids_eq(&x->allow_gids, &y->allow_gids))
+			return false;
+	}
+	for (size_t i = 0; i < a->nroutes; i++) {
+		const struct cfg_route *x = &a->routes[i], *y = &b->routes[i];
+		if (!strs_eq(&x->methods, &y->methods) || x->read_only != y->read_only ||
+		    !strs_eq(&x->allow_paths, &y->allow_paths) ||
+		    !strs_eq(&x->deny_paths, &y->deny_paths) ||
+		    !ids_eq(&x->allow_uids, &y->allow_uids) ||
+		    !ids_eq(&x->allow_gids, &y->allow_gids) || x->max_body != y->max_body)
+			return false;
+	}
+	return true;
+}
+
 static bool cfg_equal(const struct config *a, const struct config *b)
 {
 	if (a->log_level != b->log_level || a->nlisten != b->nlisten || a->ntokens != b->ntokens ||
@@ -185,7 +230,7 @@ static bool cfg_equal(const struct config *a, const struct config *b)
 		    !str_eq(x->ca_file, y->ca_file))
 			return false;
 	}
-	return true;
+	return access_equal(a, b);
 }
 
 static char *print_to_string(const struct config *cfg)
@@ -338,8 +383,11 @@ static void test_example_file(void)
 	CHECK(R.n == 0);
 	dump_reports();
 	if (cfg) {
-		CHECK(cfg->nroutes == 4);
-		CHECK_STR(cfg->routes[0].prefix, "/lab/central");
+		CHECK(cfg->nroutes == 5);
+		CHECK_STR(cfg->routes[0].prefix, "/lab/readonly");
+		CHECK(cfg->routes[0].read_only && cfg->routes[0].allow_paths.n == 1);
+		CHECK_STR(cfg->routes[1].prefix, "/lab/central");
+		CHECK(cfg->allow_from.n == 3 && cfg->allowed_hosts.n == 1);
 		CHECK(cfg_find_token(cfg, "ci") &&
 		      cfg_find_token(cfg, "ci")->kind == TOKEN_SRC_CREDENTIAL);
 	}
@@ -526,7 +574,7 @@ static void test_unknown_keys(void)
 	                 "'listen'?"));
 	CHECK(fails_with("timeouts:\n  idle: 5s\n",
 	                 "t.yaml:2:3: unknown key 'idle' in timeouts (expected client_idle, "
-	                 "upstream_connect, upstream or shutdown)"));
+	                 "upstream_connect, upstream, shutdown, client_header or client_body)"));
 	CHECK(fails_with("limits:\n    max_conections: 5\n",
 	                 "t.yaml:2:5: unknown key 'max_conections' in limits; did you mean "
 	                 "'max_connections'?"));
@@ -537,7 +585,8 @@ static void test_unknown_keys(void)
 	    fails_with("routes:\n- prefix: /\n  upstream: http://127.0.0.1:1\n  token: local\n"
 	               "  auth: token\n  tls: true\n",
 	               "t.yaml:6:3: unknown key 'tls' in route (expected prefix, upstream, token, "
-	               "auth or ca_file)"));
+	               "auth, ca_file, methods, read_only, allow_paths, deny_paths, allow_uids, "
+	               "allow_gids or max_body)"));
 	/* Keys are compared whole: a NUL inside a quoted key does not make it a known one. */
 	CHECK(
 	    fails_with("\"log_level\\0x\": info\n", "t.yaml:1:1: a key contains a NUL character"));
@@ -565,7 +614,8 @@ static void test_wrong_types(void)
 	CHECK(fails_with("listen: []\n", "t.yaml:1:9: 'listen' must be a list of addresses such as "
 	                                 "\"127.0.0.1:9994\"; remove it to use the defaults"));
 	CHECK(fails_with("listen:\n  - [1]\n",
-	                 "t.yaml:2:5: a listen address must be a string, not a list"));
+	                 "t.yaml:2:5: a listen address must be a string or a unix socket mapping, "
+	                 "not a list"));
 	CHECK(fails_with("routes:\n", "t.yaml:1:8: 'routes' must be a list of routes; remove it to "
 	                              "use the default routes"));
 	CHECK(fails_with("routes: {prefix: /}\n", "t.yaml:1:9: 'routes' must be a list of routes; "
@@ -1003,10 +1053,12 @@ static void test_listen_rules(void)
 	                                             "has a port that is not 0 to 65535"));
 	CHECK(fails_with("listen: '[1.2.3.4]:1'\n",
 	                 "t.yaml:1:9: listen address '[1.2.3.4]:1' has a bad IPv6 address"));
-	CHECK(parse("listen:\n  - 0.0.0.0:9994\n", false, &cfg) == ZT_OK && R.nwarnings == 1);
-	CHECK(reported("t.yaml:2:5: warning: listen address '0.0.0.0:9994' is not a loopback "
-	               "address: whoever can reach it can use your tokens"));
-	cfg_free(cfg);
+	/* Anything but loopback needs allow_remote and allow_from: see test_allow_remote. */
+	CHECK(parse("listen:\n  - 0.0.0.0:9994\n", false, &cfg) == ZT_ERR_CONFIG);
+	CHECK(reported("t.yaml:2:5: listen address '0.0.0.0:9994' is not a loopback address: "
+	               "whoever can reach it can use your tokens; to allow it deliberately, set "
+	               "allow_remote: true and list the networks that may connect in "
+	               "allow_from"));
 }
 
 static void test_sizes(void)
@@ -1137,13 +1189,15 @@ static void test_many_errors(void)
 	            "  max_connections: 0\n",                             /* 12 */
 	            false, &cfg) == ZT_ERR_CONFIG);
 	CHECK(cfg == NULL);
-	CHECK(R.nerrors == 7 && R.nwarnings == 1 && R.n == 8);
+	CHECK(R.nerrors == 8 && R.nwarnings == 0 && R.n == 8);
 	CHECK(R.n == 8 && strncmp(R.lines[0], "t.yaml:2:13: prefix 'nope'", 26) == 0);
 	CHECK(R.n == 8 && strncmp(R.lines[1], "t.yaml:4:12: unknown token 'missing'", 36) == 0);
 	CHECK(R.n == 8 && strncmp(R.lines[2], "t.yaml:6:12: unknown log_level 'loud'", 37) == 0);
 	CHECK(R.n == 8 &&
 	      strncmp(R.lines[3], "t.yaml:7:23: listen address 'localhost:2'", 41) == 0);
-	CHECK(R.n == 8 && strncmp(R.lines[4], "t.yaml:7:38: warning: listen address", 36) == 0);
+	CHECK(R.n == 8 &&
+	      strncmp(R.lines[4], "t.yaml:7:38: listen address '0.0.0.0:3' is not a loopback",
+	              57) == 0);
 	CHECK(R.n == 8 && strncmp(R.lines[5], "t.yaml:9:13: shutdown 'forever'", 31) == 0);
 	CHECK(R.n == 8 && strncmp(R.lines[6], "t.yaml:10:3: unknown key 'bogus'", 32) == 0);
 	CHECK(R.n == 8 && strncmp(R.lines[7], "t.yaml:12:20: max_connections '0'", 33) == 0);
@@ -1334,6 +1388,201 @@ static void test_names(void)
 	cfg_free(NULL);
 }
 
+static const char access_example[] =
+    "listen:\n"
+    "  - 127.0.0.1:9994\n"
+    "  - 0.0.0.0:9995\n"
+    "  - unix:/run/ztp/a.sock\n"
+    "  - {unix: /run/ztp/b.sock, mode: '660', owner: root, group: 0, allow_uids: [0, root, 7],\n"
+    "     allow_gids: 5}\n"
+    "allow_remote: yes\n"
+    "allow_from: [10.147.17.0/24, '127.0.0.1', 'fd00::/8']\n"
+    "allowed_hosts: [proxy.lan, 'box.example:8080']\n"
+    "allowed_origins: 'http://localhost:3000'\n"
+    "timeouts: {client_header: 2s, client_body: 3m}\n"
+    "limits: {max_header_size: 4KiB, max_body: 1MiB}\n"
+    "routes:\n"
+    "  - prefix: /central\n"
+    "    upstream: https://api.zerotier.com\n"
+    "    token: central\n"
+    "    auth: token\n"
+    "    read_only: true\n"
+    "    allow_paths: ['/central/api/v1/network/%38056c2e21c000001*', '/a%2fb']\n"
+    "    deny_paths: [/central/api/v1/user*]\n"
+    "    max_body: 0\n"
+    "  - prefix: /\n"
+    "    upstream: http://127.0.0.1:9993\n"
+    "    token: local\n"
+    "    auth: x-zt1-auth\n"
+    "    methods: [GET, POST]\n"
+    "    allow_uids: [0]\n";
+
+static void test_access_keys(void)
+{
+	struct config *cfg = NULL;
+	const struct cfg_route *r;
+	char buf[64];
+
+	CHECK(parse(access_example, false, &cfg) == ZT_OK);
+	CHECK(R.n == 0);
+	dump_reports();
+	if (cfg == NULL)
+		return;
+	CHECK(cfg->nlisten == 4);
+	CHECK_STR(cfg->listen[2].text, "unix:/run/ztp/a.sock");
+	CHECK(cfg->listen[2].addr.ss_family == AF_UNIX && cfg->listen[2].mode == 0600);
+	CHECK(cfg->listen[2].owner == -1 && cfg->listen[2].group == -1);
+	CHECK_STR(cfg->listen[3].text, "{unix: \"/run/ztp/b.sock\", mode: \"0660\", owner: 0, "
+	                               "group: 0, allow_uids: [0, 0, 7], allow_gids: [5]}");
+	CHECK(cfg->listen[3].mode == 0660 && cfg->listen[3].allow_uids.n == 3);
+	CHECK(cfg->allow_remote && cfg->allow_from.n == 3);
+	acc_cidr_format(&cfg->allow_from.v[1], buf, sizeof(buf));
+	CHECK_STR(buf, "127.0.0.1/32");
+	CHECK(cfg->allowed_hosts.n == 2 && cfg->allowed_origins.n == 1);
+	CHECK(cfg->client_header_ms == 2000 && cfg->client_body_ms == 180000);
+	CHECK(cfg->max_header_size == 4096 && cfg->max_body == 1048576);
+	r = find_route(cfg, "/central");
+	CHECK(r && r->read_only && r->methods.n == 0 && r->max_body == 0);
+	/* Patterns are stored normalised: %38 is '8', %2f stays (upper-cased). */
+	CHECK(r && r->allow_paths.n == 2);
+	CHECK(r && r->allow_paths.n == 2 &&
+	      strcmp(r->allow_paths.v[0], "/central/api/v1/network/8056c2e21c000001*") == 0);
+	CHECK(r && r->allow_paths.n == 2 && strcmp(r->allow_paths.v[1], "/a%2Fb") == 0);
+	r = find_route(cfg, "/");
+	CHECK(r && r->methods.n == 2 && r->allow_uids.n == 1 && r->max_body == 1048576);
+	CHECK(round_trips(cfg));
+	cfg_free(cfg);
+
+	/* Defaults. */
+	CHECK(parse("", true, &cfg) == ZT_OK);
+	if (cfg != NULL) {
+		CHECK(!cfg->allow_remote && cfg->allow_from.n == 0 && cfg->allowed_hosts.n == 0);
+		CHECK(cfg->client_header_ms == 10000 && cfg->client_body_ms == 60000);
+		CHECK(cfg->max_header_size == 16384 && cfg->max_body == 16u << 20);
+		CHECK(cfg->routes[0].max_body == 16u << 20 && cfg->routes[0].methods.n == 0);
+		CHECK(round_trips(cfg));
+	}
+	cfg_free(cfg);
+}
+
+static void test_access_errors(void)
+{
+	static const struct {
+		const char *text, *want;
+	} cases[] = {
+	    {"allow_remote: true\n",
+	     "t.yaml:1:1: allow_remote needs allow_from, the networks that may connect"},
+	    {"listen: ['[::]:1']\nallow_from: ['::/0']\n",
+	     "t.yaml:1:10: listen address '[::]:1' is not a loopback address"},
+	    {"allow_from: [10.1.2.3/8]\n",
+	     "t.yaml:1:14: allow_from network '10.1.2.3/8' has address bits set after the prefix "
+	     "length"},
+	    {"allow_from: [10.0.0.0/33]\n", "has a prefix length that is not 0 to 32"},
+	    {"allow_from: [localhost]\n", "is not an IPv4 or IPv6 address"},
+	    {"allowed_hosts: ['a/b']\n", "allowed host 'a/b' must be a host name or address"},
+	    {"allowed_hosts: ['a b']\n", "allowed host 'a b' has a character that is not allowed"},
+	    {"allowed_origins: ['localhost:3000']\n",
+	     "allowed origin 'localhost:3000' is not an origin such as http://localhost:3000"},
+	    {"allowed_origins: ['http://x/']\n", "must be scheme://host[:port] alone"},
+	    {"allowed_origins: {a: 1}\n", "'allowed_origins' must be a list of origins such as"},
+	    {"allowed_hosts: [[a]]\n", "an entry of 'allowed_hosts' must be a string, not a list"},
+	    {"listen: [unix:relative.sock]\n",
+	     "unix socket 'relative.sock' must be an absolute file"},
+	    {"listen: "
+	     "['unix:/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	     "aaaaaaaaaaaaaaaaaaaaaaaaa.sock']\n",
+	     "must be an absolute file path of at most 90 bytes"},
+	    {"listen: [unix:/x.sock, {unix: /x.sock, mode: '0660'}]\n", "is listed twice"},
+	    {"listen: [{mode: '0660'}]\n", "t.yaml:1:10: listen socket has no 'unix'"},
+	    {"listen: [{unix: /x.sock, mode: '0800'}]\n",
+	     "mode '0800' must be octal permission bits such as \"0660\""},
+	    {"listen: [{unix: /x.sock, mode: '01777'}]\n", "must be octal permission bits"},
+	    {"listen: [{unix: /x.sock, owner: no-such-user-xyz}]\n",
+	     "unknown user 'no-such-user-xyz'"},
+	    {"listen: [{unix: /x.sock, group: no-such-group-xyz}]\n",
+	     "unknown group 'no-such-group-xyz'"},
+	    {"listen: [{unix: /x.sock, allow_uids: []}]\n",
+	     "'allow_uids' is an empty list, which would refuse everything"},
+	    {"listen: [{unix: /x.sock, allow_uid: [0]}]\n",
+	     "unknown key 'allow_uid' in listen socket; did you mean 'allow_uids'?"},
+	    {"routes: [{prefix: /, upstream: 'http://127.0.0.1:1', token: local, auth: token, "
+	     "methods: [get]}]\n",
+	     "method 'get' must be written in upper case"},
+	    {"routes: [{prefix: /, upstream: 'http://127.0.0.1:1', token: local, auth: token, "
+	     "methods: ['G T']}]\n",
+	     "method 'G T' is not an HTTP method name"},
+	    {"routes: [{prefix: /, upstream: 'http://127.0.0.1:1', token: local, auth: token, "
+	     "methods: [GET], read_only: true}]\n",
+	     "route has both read_only and methods"},
+	    {"routes: [{prefix: /, upstream: 'http://127.0.0.1:1', token: local, auth: token, "
+	     "deny_paths: ['x*']}]\n",
+	     "deny_paths pattern 'x*' must start with '/'"},
+	    {"routes: [{prefix: /, upstream: 'http://127.0.0.1:1', token: local, auth: token, "
+	     "allow_paths: ['/a%zz']}]\n",
+	     "allow_paths pattern '/a%zz' has a '%' that is not followed by two hex digits"},
+	    {"routes: [{prefix: /, upstream: 'http://127.0.0.1:1', token: local, auth: token, "
+	     "max_body: 2GiB}]\n",
+	     "max_body '2GiB' is larger than 1GiB"},
+	    {"limits: {max_header_size: 100}\n", "max_header_size '100' is smaller than 1KiB"},
+	    {"timeouts: {client_header: 0}\n", "client_header '0' is shorter than 1s"},
+	};
+	struct config *cfg = NULL;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (parse(cases[i].text, true, &cfg) != ZT_ERR_CONFIG ||
+		    !any_report_contains(cases[i].want)) {
+			printf("# case %zu: want '%s'\n", i, cases[i].want);
+			dump_reports();
+			CHECK(0);
+		}
+		cfg_free(cfg);
+		cfg = NULL;
+	}
+	/* Deliberately remote: both keys, and a warning when it changes nothing. */
+	CHECK(accepts("listen: ['0.0.0.0:1']\nallow_remote: true\nallow_from: [10.0.0.0/8]\n"));
+	CHECK(parse("allow_remote: true\nallow_from: [10.0.0.0/8]\n", true, &cfg) == ZT_OK &&
+	      R.nwarnings == 1 && any_report_contains("allow_remote has no effect"));
+	cfg_free(cfg);
+	CHECK(parse("listen: [{unix: /x.sock, mode: '0666'}]\n", true, &cfg) == ZT_OK &&
+	      any_report_contains("t.yaml:1:26: warning: mode 0666 lets every local user connect"));
+	cfg_free(cfg);
+	CHECK(
+	    parse("routes: [{prefix: /, upstream: 'http://127.0.0.1:1', token: local, auth: token, "
+	          "allow_uids: [0]}]\n",
+	          true, &cfg) == ZT_OK &&
+	    any_report_contains("but no listen address is a unix socket"));
+	cfg_free(cfg);
+}
+
+/* A config file holding an inline token must also be safe from writers (relayd's rule). */
+static void test_inline_value_secrecy(void)
+{
+	static const char text[] = "tokens:\n  ci:\n    value: " SECRET "\n";
+	char path[128], want[1024];
+	struct config *cfg = NULL;
+
+	snprintf(path, sizeof(path), "%s/secrecy.yaml", tmpdir);
+	write_file(path, text, 0620);
+	memset(&R, 0, sizeof(R));
+	CHECK(cfg_load(path, collect, &R, &cfg) == ZT_ERR_CONFIG);
+	snprintf(want, sizeof(want),
+	         "%s:3:12: inline token value in a file that is not safe: %s can be written by "
+	         "group or others (owner root (uid 0), mode 0620); run 'chmod go-w %s'",
+	         path, path, path);
+	CHECK(geteuid() != 0 || reported(want));
+	chmod(path, 0600);
+	CHECK(chown(path, 4321, 0) == 0 || geteuid() != 0);
+	memset(&R, 0, sizeof(R));
+	CHECK(cfg_load(path, collect, &R, &cfg) == ZT_ERR_CONFIG || geteuid() != 0);
+	CHECK(geteuid() != 0 ||
+	      any_report_contains("belongs to uid 4321, neither root nor the user"));
+	CHECK(no_report_has_secret());
+	CHECK(chown(path, geteuid(), 0) == 0 || geteuid() != 0);
+	memset(&R, 0, sizeof(R));
+	CHECK(cfg_load(path, collect, &R, &cfg) == ZT_OK);
+	cfg_free(cfg);
+}
+
 int main(void)
 {
 	char cmd[128];
@@ -1373,6 +1622,9 @@ int main(void)
 	RUN(test_ca_file);
 	RUN(test_garbage);
 	RUN(test_names);
+	RUN(test_access_keys);
+	RUN(test_access_errors);
+	RUN(test_inline_value_secrecy);
 
 	rc = CHECK_DONE();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);

@@ -76,6 +76,27 @@ static void test_case_insensitive(void)
 	CHECK(req("content-type", NULL));
 }
 
+static void test_cors_grants(void)
+{
+	static const char *const grants[] = {
+	    "Access-Control-Allow-Origin",          "access-control-allow-credentials",
+	    "ACCESS-CONTROL-ALLOW-METHODS",         "Access-Control-Allow-Headers",
+	    "Access-Control-Expose-Headers",        "Access-Control-Max-Age",
+	    "Access-Control-Allow-Private-Network", "Access-Control-",
+	};
+
+	for (size_t i = 0; i < sizeof(grants) / sizeof(grants[0]); i++) {
+		CHECK(!resp(grants[i], NULL));
+		CHECK(req(grants[i], NULL)); /* a client sending them harms nobody */
+	}
+	CHECK(resp("Access-Control", NULL));
+	CHECK(resp("Access-Controlx", NULL));
+	CHECK(resp("X-Access-Control-Allow-Origin", NULL));
+	/* namelen counts: a cut-off name that no longer starts "Access-Control-" passes. */
+	CHECK(hdr_forward_response("Access-Control-Allow-Origin", 10, NULL));
+	CHECK(!hdr_forward_response("Access-Control-Allow-Origin", 15, NULL));
+}
+
 static void test_namelen(void)
 {
 	/* namelen bytes only: a prefix of a forwarded name can be a dropped one. */
@@ -206,6 +227,7 @@ int main(void)
 {
 	RUN(test_tables);
 	RUN(test_case_insensitive);
+	RUN(test_cors_grants);
 	RUN(test_namelen);
 	RUN(test_invalid_names);
 	RUN(test_connection_listed);

@@ -323,6 +323,55 @@ static void test_upstream_url_longest(void)
 	free(buf);
 }
 
+/* route_normalize into a NUL-terminated string, for comparisons. */
+static const char *norm(const char *path, char *buf)
+{
+	buf[route_normalize(path, strlen(path), buf)] = '\0';
+	return buf;
+}
+
+static void test_normalize(void)
+{
+	char buf[256];
+
+	CHECK_STR(norm("/status", buf), "/status");
+	CHECK_STR(norm("/%63entral/x", buf), "/central/x");
+	CHECK_STR(norm("/%43ENTRAL", buf), "/CENTRAL"); /* decoded, not case-folded */
+	CHECK_STR(norm("/%41%5a%61%7a%30%39%2d%2e%5f%7e", buf), "/AZaz09-._~");
+	CHECK_STR(norm("/a%2fb%3a%20c", buf), "/a%2Fb%3A%20c"); /* reserved: kept, hex upper */
+	CHECK_STR(norm("/%e2%82%ac", buf), "/%E2%82%AC");
+	CHECK_STR(norm("/a%252e", buf), "/a%252e"); /* one decoding only */
+	CHECK_STR(norm("/", buf), "/");
+	/* A normalised "/%63entral" is the route /central, as route_match sees it. */
+	CHECK_STR(match(routes, NROUTES, norm("/%63entral/api", buf)), "/central");
+	CHECK_STR(match(routes, NROUTES, norm("/c%65ntral/v%32/x", buf)), "/central/v2");
+}
+
+/* route_forward_path: the prefix normalised, the rest as the client wrote it. */
+static void test_forward_path(void)
+{
+	static const struct {
+		int route;
+		const char *raw, *want;
+	} cases[] = {
+	    {1, "/%63entral/api/%7Euser", "/central/api/%7Euser"},
+	    {1, "/central/a%20b", "/central/a%20b"},
+	    {1, "/centr%61l", "/central"},
+	    {0, "/central/v%32/x%2fy", "/central/v2/x%2fy"},
+	    {4, "/%73tatus", "/%73tatus"},
+	    {4, "/", "/"},
+	};
+	char buf[256];
+	size_t n;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		n = route_forward_path(&routes[cases[i].route], cases[i].raw, strlen(cases[i].raw),
+		                       buf);
+		buf[n] = '\0';
+		CHECK_STR(buf, cases[i].want);
+	}
+}
+
 int main(void)
 {
 	RUN(test_target_classes);
@@ -337,5 +386,7 @@ int main(void)
 	RUN(test_strip_auth);
 	RUN(test_upstream_url_capacity);
 	RUN(test_upstream_url_longest);
+	RUN(test_normalize);
+	RUN(test_forward_path);
 	return CHECK_DONE();
 }
