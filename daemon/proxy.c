@@ -63,6 +63,7 @@ struct req {
 	bool done;    /* the transfer ended, as result says */
 	CURLcode result;
 	bool replay_pending, replayed;
+	unsigned token_gen; /* generation of the token value the upstream was sent */
 
 	/* Request body, client -> upstream. */
 	bool has_body;
@@ -320,11 +321,12 @@ static void on_response_head(struct req *req)
 		metrics_upstream_401(req->stats, t);
 	if (req->status == 401 && !req->replayed && req->keep_body &&
 	    (!req->has_body || req->body_done)) {
-		if (runtime_token_refresh(t)) {
-			log_info(
-			    "route %s: upstream answered 401 and token '%s' changed; replaying "
-			    "the request once with the new token",
-			    req->route->prefix, t->cfg->name);
+		/* The watcher may have seen the new token while this request was out. */
+		(void)runtime_token_refresh(t);
+		if (t->generation != req->token_gen) {
+			log_info("route %s: upstream answered 401 and token '%s' has changed since "
+			         "the request was sent; replaying it once with the new token",
+			         req->route->prefix, t->cfg->name);
 			metrics_upstream_replay(req->stats);
 			req->replay_pending = true;
 			return;
@@ -483,6 +485,7 @@ static bool set_auth_header(struct req *req)
 
 	if (hdr_format_auth(req->route->auth, t->value, t->len, line, sizeof(line)) < 0)
 		return false;
+	req->token_gen = t->generation;
 	while (last != NULL && last->next != NULL)
 		last = last->next;
 	if (req->replayed && last != NULL) {

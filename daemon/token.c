@@ -354,6 +354,7 @@ static enum zt_err store(struct token *t, const char *src, size_t len, bool *cha
 	t->value = v;
 	t->len = len;
 	t->changed = time(NULL);
+	t->generation++;
 	*changed = true;
 	return ZT_OK;
 }

@@ -35,6 +35,7 @@ struct token {
 	int sys_errno;          /* errno of the last failed read, or 0 */
 	char reason[384];       /* why state is not OK; never holds the value */
 	time_t changed;         /* when value last changed (0: never loaded) */
+	unsigned generation;    /* bumped whenever value changes */
 	char hint[256];         /* token_hint()'s text, set with state; never the value */
 	char fix[256];          /* the file was refused as not private: how to fix it */
 };

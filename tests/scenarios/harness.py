@@ -406,9 +406,13 @@ class LocalService:
         target = h.path
         path, _, query = target.partition("?")
         headers = list(h.headers.items())
+        params = urllib.parse.parse_qs(query, keep_blank_values=True)
+        # ?check_after_ms=N: the credential is judged N ms after arrival, so a test can
+        # rotate the token while a request is in flight.
+        if params.get("check_after_ms"):
+            time.sleep(int(params["check_after_ms"][0]) / 1000)
         required, cred, ok, rpath = self._credential(h, path, query)
         conn = "%s:%d" % h.client_address[:2]
-        params = urllib.parse.parse_qs(query, keep_blank_values=True)
 
         def param(name, default=None):
             v = params.get(name)

@@ -4,6 +4,8 @@ The token uses `watch: false`, so only the 401 can make the daemon notice the ne
 """
 
 import hashlib
+import threading
+import time
 
 from harness import ScenarioTest, config, route
 
@@ -106,3 +108,27 @@ class ReplayTests(ScenarioTest):
             mark = self.svc.mark()
             self.assertEqual(px.get("/status").status, 200)
             self.assertAttempts(self.svc.since(mark), [(self.old, 200)])
+
+
+class WatchedReplayTests(ScenarioTest):
+    """With the watcher on, the new token may be seen before the 401 arrives: still replay."""
+
+    def test_rotation_during_request_is_replayed(self):
+        old = self.new_token()
+        tokfile = self.write_file("secret/token", old)
+        svc = self.local_service(token=old)
+        px = self.proxy(config([route("/", svc.url, "t", "x-zt1-auth")],
+                               tokens={"t": {"file": tokfile}}))
+        self.assertEqual(px.get("/status").status, 200)
+        result = {}
+        t = threading.Thread(target=lambda: result.update(r=px.get("/status?check_after_ms=700")))
+        mark = svc.mark()
+        t.start()
+        time.sleep(0.2)  # the request is at the upstream, carrying the old token
+        new = self.new_token()
+        self.write_file(tokfile, new)
+        svc.token = new
+        t.join(10)
+        self.assertEqual(result["r"].status, 200, result.get("r"))
+        got = [(r.credential, r.status) for r in svc.since(mark)]
+        self.assertEqual(got, [(old, 401), (new, 200)])
