@@ -1,8 +1,8 @@
 /*
  * File watching: tells the caller that a path may have changed, so that it
  * re-reads it. Backends live in their own files (watch_inotify.c on Linux,
- * watch_poll.c everywhere; kqueue and ReadDirectoryChangesW later) and meson
- * picks one. A callback may be spurious: the caller compares what it reads.
+ * watch_kqueue.c on macOS and the BSDs, watch_poll.c everywhere;
+ * ReadDirectoryChangesW to come) and meson picks one. A callback may be spurious: the caller compares what it reads.
  *
  * Covered: in-place rewrite (reported once the writer closes the file),
  * delete + create, rename over the file, symlink swaps (the file is a
