@@ -23,12 +23,6 @@ uint64_t app_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void run_listeners(struct app *app)
-{
-	for (struct listener *l = app->listeners; l != NULL; l = l->next)
-		MHD_run(l->mhd);
-}
-
 static void run_transfers(struct app *app)
 {
 	CURLMsg *msg;
@@ -113,40 +107,50 @@ static int min_timeout(int a, int b)
 	return a < b ? a : b;
 }
 
+/* The descriptors of one wait, grown as listeners and connections come and go. */
+struct waitset {
+	struct curl_waitfd *fds;
+	size_t n, cap;
+};
+
+static bool waitset_push(void *arg, int fd, short events)
+{
+	struct waitset *ws = arg;
+
+	if (ws->n == ws->cap) {
+		size_t cap = ws->cap ? ws->cap * 2 : 16;
+		struct curl_waitfd *p = realloc(ws->fds, cap * sizeof(*p));
+
+		if (p == NULL)
+			return false;
+		ws->fds = p;
+		ws->cap = cap;
+	}
+	ws->fds[ws->n++] = (struct curl_waitfd){.fd = fd, .events = events};
+	return true;
+}
+
 int loop_run(struct app *app)
 {
-	struct curl_waitfd *fds = NULL;
-	size_t nfds_cap = 0;
+	struct waitset ws = {NULL, 0, 0};
 	uint64_t deadline = 0;
 
 	for (;;) {
-		size_t n = 0, need = 2;
 		int timeout = LOOP_MAX_WAIT_MS, wfd = watch_fd(app->watch);
-		MHD_UNSIGNED_LONG_LONG mhd_ms;
+		size_t sig_at, watch_at;
 		uint64_t now;
 
-		for (struct listener *l = app->listeners; l != NULL; l = l->next)
-			need++;
-		if (need > nfds_cap) {
-			struct curl_waitfd *p = realloc(fds, need * sizeof(*fds));
-
-			if (p == NULL) {
-				log_error("out of memory in the event loop");
-				break;
-			}
-			fds = p;
-			nfds_cap = need;
+		ws.n = 0;
+		sig_at = 0;
+		watch_at = 0;
+		if (!server_wait_fds(app, waitset_push, &ws, &timeout) ||
+		    !waitset_push(&ws, sig_fd(), CURL_WAIT_POLLIN) ||
+		    (wfd >= 0 && !waitset_push(&ws, wfd, CURL_WAIT_POLLIN))) {
+			log_error("out of memory in the event loop");
+			break;
 		}
-		for (struct listener *l = app->listeners; l != NULL; l = l->next) {
-			fds[n++] =
-			    (struct curl_waitfd){.fd = l->epoll_fd, .events = CURL_WAIT_POLLIN};
-			if (MHD_get_timeout(l->mhd, &mhd_ms) == MHD_YES)
-				timeout = min_timeout(timeout,
-				                      mhd_ms > INT32_MAX ? INT32_MAX : (int)mhd_ms);
-		}
-		fds[n++] = (struct curl_waitfd){.fd = sig_fd(), .events = CURL_WAIT_POLLIN};
-		if (wfd >= 0)
-			fds[n++] = (struct curl_waitfd){.fd = wfd, .events = CURL_WAIT_POLLIN};
+		watch_at = wfd >= 0 ? ws.n - 1 : ws.n;
+		sig_at = wfd >= 0 ? ws.n - 2 : ws.n - 1;
 		timeout = min_timeout(timeout, watch_timeout_ms(app->watch));
 		timeout = min_timeout(timeout, service_tick(app));
 		if (app->stopping) {
@@ -156,17 +160,17 @@ int loop_run(struct app *app)
 		if (app->mhd_pending)
 			timeout = 0;
 
-		curl_multi_poll(app->multi, fds, (unsigned)n, timeout, NULL);
+		curl_multi_poll(app->multi, ws.fds, (unsigned)ws.n, timeout, NULL);
 
 		app->mhd_pending = false;
-		run_listeners(app);
+		server_run(app);
 		run_transfers(app);
 		if (app->mhd_pending) {
 			/* Answer what the transfers just made ready without another wait. */
 			app->mhd_pending = false;
-			run_listeners(app);
+			server_run(app);
 		}
-		if (fds[n - (wfd >= 0 ? 2 : 1)].revents != 0) {
+		if (ws.fds[sig_at].revents != 0) {
 			unsigned ev = sig_take();
 
 			if ((ev & SIG_EV_STOP) != 0)
@@ -174,7 +178,8 @@ int loop_run(struct app *app)
 			else if ((ev & SIG_EV_RELOAD) != 0 && !app->stopping)
 				loop_reload(app);
 		}
-		if ((wfd >= 0 && fds[n - 1].revents != 0) || watch_timeout_ms(app->watch) == 0)
+		if ((wfd >= 0 && ws.fds[watch_at].revents != 0) ||
+		    watch_timeout_ms(app->watch) == 0)
 			watch_process(app->watch);
 		now = app_now_ms();
 		server_reap(app, now);
@@ -190,6 +195,6 @@ int loop_run(struct app *app)
 			}
 		}
 	}
-	free(fds);
+	free(ws.fds);
 	return 0;
 }

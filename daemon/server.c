@@ -18,6 +18,11 @@
 #include "proxy.h"
 #include "server.h"
 #include "service.h"
+#include "ztp_build.h"
+
+/* External polling: the one event loop runs every listener. */
+static const unsigned mhd_flags =
+    (ZTP_MHD_EPOLL ? MHD_USE_EPOLL : 0) | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 
 #define LISTEN_BACKLOG 511
 
@@ -385,7 +390,7 @@ static enum zt_err listener_open(struct app *app, const struct config *cfg,
                                  const struct cfg_listen *cl, int fd, struct listener **out)
 {
 	struct listener *l;
-	const union MHD_DaemonInfo *info;
+	const union MHD_DaemonInfo *info = NULL;
 	unsigned idle_s = cfg->client_idle_ms ? (cfg->client_idle_ms + 999) / 1000 : 0;
 
 	if ((l = calloc(1, sizeof(*l))) == NULL || (l->text = strdup(cl->text)) == NULL ||
@@ -404,17 +409,16 @@ static enum zt_err listener_open(struct app *app, const struct config *cfg,
 		listener_free(l);
 		return ZT_ERR_IO;
 	}
-	l->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0,
-	                          server_accept, app, proxy_access, app, MHD_OPTION_EXTERNAL_LOGGER,
-	                          server_mhd_log, NULL, MHD_OPTION_NOTIFY_CONNECTION, server_notify,
-	                          app, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mhd_memory_limit(cfg),
-	                          MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_URI_LOG_CALLBACK,
-	                          proxy_uri_log, app, MHD_OPTION_NOTIFY_COMPLETED, proxy_completed,
-	                          app, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
-	                          MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
-	                          MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
-	if (l->mhd == NULL ||
-	    (info = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_EPOLL_FD)) == NULL) {
+	l->mhd = MHD_start_daemon(
+	    mhd_flags, 0, server_accept, app, proxy_access, app, MHD_OPTION_EXTERNAL_LOGGER,
+	    server_mhd_log, NULL, MHD_OPTION_NOTIFY_CONNECTION, server_notify, app,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, mhd_memory_limit(cfg), MHD_OPTION_LISTEN_SOCKET, fd,
+	    MHD_OPTION_URI_LOG_CALLBACK, proxy_uri_log, app, MHD_OPTION_NOTIFY_COMPLETED,
+	    proxy_completed, app, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+	    MHD_OPTION_CONNECTION_TIMEOUT, idle_s, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
+	    MHD_OPTION_END);
+	if (l->mhd == NULL || (ZTP_MHD_EPOLL && (info = MHD_get_daemon_info(
+	                                             l->mhd, MHD_DAEMON_INFO_EPOLL_FD)) == NULL)) {
 		log_error("cannot start the HTTP server on %s", cl->text);
 		if (l->mhd != NULL)
 			MHD_stop_daemon(l->mhd);
@@ -422,7 +426,7 @@ static enum zt_err listener_open(struct app *app, const struct config *cfg,
 		listener_free(l);
 		return ZT_ERR_IO;
 	}
-	l->epoll_fd = info->epoll_fd;
+	l->epoll_fd = ZTP_MHD_EPOLL ? info->epoll_fd : -1;
 	l->status_only = cl->status_only;
 	/* Not "listening on": that names the addresses that serve the routes. */
 	if (l->status_only)
@@ -607,4 +611,47 @@ unsigned server_connections(const struct app *app)
 	for (const struct listener *l = app->listeners; l != NULL; l = l->next)
 		n += listener_connections(l);
 	return n;
+}
+
+/* Select mode: every descriptor of libmicrohttpd's fd sets. */
+static bool push_fdset(struct listener *l, bool (*push)(void *, int, short), void *arg)
+{
+	fd_set rs, ws, es;
+	MHD_socket max = -1;
+
+	FD_ZERO(&rs);
+	FD_ZERO(&ws);
+	FD_ZERO(&es);
+	if (MHD_get_fdset(l->mhd, &rs, &ws, &es, &max) != MHD_YES)
+		return true; /* nothing to wait on for now */
+	for (int fd = 0; fd <= max; fd++) {
+		short events = (short)((FD_ISSET(fd, &rs) ? CURL_WAIT_POLLIN : 0) |
+		                       (FD_ISSET(fd, &ws) ? CURL_WAIT_POLLOUT : 0));
+
+		if (events != 0 && !push(arg, fd, events))
+			return false;
+	}
+	return true;
+}
+
+bool server_wait_fds(struct app *app, bool (*push)(void *arg, int fd, short events), void *arg,
+                     int *timeout_ms)
+{
+	MHD_UNSIGNED_LONG_LONG ms;
+
+	for (struct listener *l = app->listeners; l != NULL; l = l->next) {
+		if (l->epoll_fd >= 0 ? !push(arg, l->epoll_fd, CURL_WAIT_POLLIN)
+		                     : !push_fdset(l, push, arg))
+			return false;
+		if (MHD_get_timeout(l->mhd, &ms) == MHD_YES &&
+		    (*timeout_ms < 0 || ms < (unsigned)*timeout_ms))
+			*timeout_ms = (int)ms;
+	}
+	return true;
+}
+
+void server_run(struct app *app)
+{
+	for (struct listener *l = app->listeners; l != NULL; l = l->next)
+		MHD_run(l->mhd);
 }

@@ -61,6 +61,17 @@ void server_reap(struct app *app, uint64_t now_ms);
 /* Closes every listener and its connections. */
 void server_close_all(struct app *app);
 
+/*
+ * What the event loop waits on for the listeners: push(arg, fd, events) is
+ * called for each descriptor (events are CURL_WAIT_POLLIN / _POLLOUT), and
+ * *timeout_ms is lowered to libmicrohttpd's next deadline. Returns false
+ * when push failed.
+ */
+bool server_wait_fds(struct app *app, bool (*push)(void *arg, int fd, short events), void *arg,
+                     int *timeout_ms);
+/* Lets every listener handle what is ready, without waiting. */
+void server_run(struct app *app);
+
 /* Open connections over every listener. */
 unsigned server_connections(const struct app *app);
 
