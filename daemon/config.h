@@ -1,7 +1,7 @@
 /*
  * Configuration: YAML file (or the embedded defaults) -> struct config.
  *
- * Keys are described once in tables in config.c that drive parsing,
+ * Keys are described once in tables in config_keys.c that drive parsing,
  * validation and --print-config. Every problem is reported, not just the
  * first, as "FILE:LINE:COL: message" (LINE and COL start at 1).
  *
