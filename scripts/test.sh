@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # One command on a fresh Debian 12: install what is missing, build, and run
-# every test: format check, unit tests, black-box scenarios, the same under
-# AddressSanitizer + UndefinedBehaviorSanitizer, and the fuzz targets.
+# every test: format check, unit tests, black-box scenarios, a benchmark smoke
+# run, the same under AddressSanitizer + UndefinedBehaviorSanitizer, the
+# scenarios again with the select()-style wait of non-Linux systems, and the
+# fuzz targets.
 # Ends with "tests: N passed, N failed". FUZZ_SECONDS (default 60) sets the
-# time per fuzz target; SKIP_FUZZ=1 and SKIP_ASAN=1 shorten a local run;
+# time per fuzz target; SKIP_FUZZ=1, SKIP_ASAN=1 and SKIP_BENCH=1 shorten a local run;
 # BUILD_PREFIX (default "build") names the build directories.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ci=${BUILD_PREFIX:-build}-ci
 asan=${BUILD_PREFIX:-build}-asan
+sel=${BUILD_PREFIX:-build}-select
 scripts/bootstrap.sh --test || { echo "tests: 0 passed, 1 failed"; exit 1; }
 
 passed=0
@@ -65,7 +68,8 @@ unit_bins() {
 	find "$1/tests/unit" -maxdepth 1 -type f -perm -u+x -name 'test_*' | sort
 }
 
-step format bash -c 'clang-format --dry-run --Werror daemon/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c'
+step format bash -c 'clang-format --dry-run --Werror daemon/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c \
+	tests/bench/*.c'
 
 # Release-like build with warnings as errors.
 if step build bash -c "rm -rf $ci && meson setup $ci -Dwerror=true && ninja -C $ci"; then
@@ -74,6 +78,10 @@ if step build bash -c "rm -rf $ci && meson setup $ci -Dwerror=true && ninja -C $
 	python3 tests/scenarios/run.py -j 2 --binary $ci/daemon/zt-token-proxy >"$logdir/scenarios.log" 2>&1
 	summary scenarios "$logdir/scenarios.log"
 fi
+
+# A tiny benchmark run (< 60 s) so it cannot rot: fails when a client sees an error or a
+# process breaks, never for slowness. The full benchmark is tests/bench/run.sh.
+[ "${SKIP_BENCH:-0}" != 1 ] && step bench-smoke bash tests/bench/run.sh --smoke
 
 # The same under AddressSanitizer + UndefinedBehaviorSanitizer.
 if [ "${SKIP_ASAN:-0}" != 1 ]; then
@@ -88,6 +96,14 @@ if [ "${SKIP_ASAN:-0}" != 1 ]; then
 		summary scenarios-asan "$logdir/scenarios-asan.log"
 	fi
 	unset ASAN_OPTIONS UBSAN_OPTIONS
+fi
+
+# The select()-style wait that macOS and the BSDs use, exercised here on Linux.
+if step build-select bash -c "rm -rf $sel && meson setup $sel -Dwerror=true -Dhttp_wait=select \
+		&& ninja -C $sel"; then
+	python3 tests/scenarios/run.py -j 2 --binary $sel/daemon/zt-token-proxy \
+		>"$logdir/scenarios-select.log" 2>&1
+	summary scenarios-select "$logdir/scenarios-select.log"
 fi
 
 if [ "${SKIP_FUZZ:-0}" != 1 ]; then
