@@ -482,8 +482,9 @@ static bool set_auth_header(struct req *req)
 	char line[TOKEN_MAX + 64];
 	struct curl_slist *last = req->hdrs;
 	bool ok;
+	int n;
 
-	if (hdr_format_auth(req->route->auth, t->value, t->len, line, sizeof(line)) < 0)
+	if ((n = hdr_format_auth(req->route->auth, t->value, t->len, line, sizeof(line))) < 0)
 		return false;
 	req->token_gen = t->generation;
 	while (last != NULL && last->next != NULL)
@@ -502,7 +503,7 @@ static bool set_auth_header(struct req *req)
 		if ((ok = l != NULL))
 			req->hdrs = l;
 	}
-	explicit_bzero(line, sizeof(line));
+	explicit_bzero(line, (size_t)n); /* only what was written: this runs per request */
 	return ok;
 }
 
