@@ -30,6 +30,7 @@
 
 #include "log.h"
 #include "watch.h"
+#include "watch_link.h"
 
 /*
  * No IN_MODIFY: a rewritten file is reported when its writer closes it, so it
@@ -227,22 +228,9 @@ static void follow_link(struct watch *w, struct watch_entry *e, const char *path
                         int *budget)
 {
 	char link[PATH_MAX];
-	size_t dlen = strlen(dir);
-	ssize_t n = readlink(path, link, sizeof(link) - 1);
 
-	if (n <= 0 || (size_t)n >= sizeof(link) - 1)
-		return; /* vanished, or truncated */
-	if (link[0] != '/') {
-		/* Relative to the link's directory, not to ours. */
-		if (dlen + 1 + (size_t)n >= sizeof(link))
-			return;
-		memmove(link + dlen + 1, link, (size_t)n);
-		memcpy(link, dir, dlen);
-		link[dlen] = '/';
-		n += (ssize_t)dlen + 1;
-	}
-	link[n] = '\0';
-	arm_path(w, e, link, budget);
+	if (watch_link_target(path, dir, link, sizeof(link)))
+		arm_path(w, e, link, budget);
 }
 
 /*

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "watch_link.h"
 #include "watch_vnode.h"
 
 /* Writes that paused this long are reported (about what the poll backend waits too). */
@@ -197,22 +198,9 @@ static void arm_path(struct arm *a, const char *path);
 static void follow_link(struct arm *a, const char *path, const char *dir)
 {
 	char link[PATH_MAX];
-	size_t dlen = strlen(dir);
-	ssize_t n = readlink(path, link, sizeof(link) - 1);
 
-	if (n <= 0 || (size_t)n >= sizeof(link) - 1)
-		return; /* vanished, or truncated */
-	if (link[0] != '/') {
-		/* Relative to the link's directory, not to ours. */
-		if (dlen + 1 + (size_t)n >= sizeof(link))
-			return;
-		memmove(link + dlen + 1, link, (size_t)n);
-		memcpy(link, dir, dlen);
-		link[dlen] = '/';
-		n += (ssize_t)dlen + 1;
-	}
-	link[n] = '\0';
-	arm_path(a, link);
+	if (watch_link_target(path, dir, link, sizeof(link)))
+		arm_path(a, link);
 }
 
 /*
