@@ -1,0 +1,113 @@
+/*
+ * Internals of the proxy module, shared by its files only: only proxy*.c
+ * include this header. The public interface is proxy.h.
+ *
+ *   proxy.c           the request lifecycle: struct req from the request line
+ *                     to completion, the checks before routing, the request
+ *                     body, shutdown
+ *   proxy_upstream.c  libcurl: the easy handle, forwarded headers and the
+ *                     token line, the transfer callbacks, the 401 replay
+ *   proxy_reply.c     the answer to the client: JSON errors, the upstream's
+ *                     response and its content reader
+ */
+#ifndef ZTP_PROXY_IMPL_H
+#define ZTP_PROXY_IMPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+#include <microhttpd.h>
+
+#include "app.h"
+#include "err.h"
+#include "metrics.h"
+#include "pbuf.h"
+
+/* Bytes buffered per direction before the other side is paused. */
+#define STREAM_BUF (64 * 1024)
+
+struct req {
+	struct req *next, *prev;
+	struct app *app;
+	struct runtime *rt;
+	struct MHD_Connection *conn;
+	char *target; /* raw request target; NULL when it was too long */
+	const struct cfg_route *route;
+	bool started;
+	bool suspended;
+	bool queued;
+	unsigned sent_status; /* for the access log and metrics; 0: nothing sent */
+	char method[16];
+	enum metrics_method mmethod;
+	struct metrics_route *stats; /* the route's counters, or a pseudo-route's */
+	uint64_t start_us;           /* when the request line arrived */
+	uint64_t bytes_out;          /* response body bytes handed to libmicrohttpd */
+
+	/* An error (or a status page) to answer instead of an upstream response. */
+	unsigned err_status;
+	char *err_body;
+	const char *err_type; /* its Content-Type; NULL: application/json */
+	char err_allow[160];  /* the Allow header of a 405 from the gate, or "" */
+
+	CURL *easy;
+	struct curl_slist *hdrs; /* forwarded headers; the last node is the token */
+	char *url;
+	char errbuf[CURL_ERROR_SIZE];
+	bool running; /* the transfer is in the multi handle */
+	bool done;    /* the transfer ended, as result says */
+	CURLcode result;
+	bool replay_pending, replayed;
+	unsigned token_gen; /* generation of the token value the upstream was sent */
+
+	/* Request body, client -> upstream. */
+	bool has_body;
+	bool body_done;   /* libmicrohttpd delivered all of it */
+	bool keep_body;   /* still whole in the buffer, so a replay can resend it */
+	int64_t body_len; /* Content-Length, or -1 for chunked */
+	uint64_t body_total;
+	size_t body_cap;
+	struct pbuf body;
+	bool read_paused;
+
+	/* Response, upstream -> client. */
+	long status;
+	struct pbuf rhdr; /* "name\0value\0" pairs */
+	bool headers_done;
+	bool is_head;
+	struct pbuf resp;
+	bool write_paused;
+};
+
+/* proxy.c */
+
+/* Resumes the connection if it is suspended, so libmicrohttpd calls back. */
+void req_wake(struct req *req);
+void req_suspend(struct req *req);
+/* A Content-Length value: digits only, no overflow. s may be NULL. */
+ZT_WUR bool proxy_parse_content_length(const char *s, int64_t *out);
+
+/* proxy_upstream.c */
+
+/*
+ * Builds the forwarded headers and the easy handle for req->url and adds
+ * the transfer to the multi handle; false when any of it fails.
+ */
+ZT_WUR bool req_start_upstream(struct req *req, const char *method);
+/* Ends the upstream transfer early; the request is answered from err_status or cut off. */
+void req_stop_upstream(struct req *req);
+
+/* proxy_reply.c */
+
+/*
+ * Decides the error response for req (the first decision wins). The body
+ * names the route; extra is a NULL-terminated list of key, value pairs.
+ */
+void req_fail(struct req *req, unsigned status, const char *code, const char *message,
+              const char *const *extra);
+/* Answers with req's error (or status page). */
+enum MHD_Result req_queue_error(struct req *req);
+/* Answers with the upstream's status and headers and streams its body. */
+enum MHD_Result req_queue_upstream(struct req *req);
+
+#endif
