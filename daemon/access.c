@@ -2,8 +2,6 @@
  * Access policy decisions. Everything here is a pure function of its
  * arguments, so each defence can be unit-tested and fuzzed on its own.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 

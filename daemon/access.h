@@ -9,8 +9,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <sys/socket.h>
-#include <sys/types.h>
+
+#include "compat.h"
+#include "net.h"
 
 /* Supplementary groups looked at per caller; more are ignored. */
 #define ACC_GROUPS_MAX 64

@@ -13,6 +13,24 @@
 
 #include "ztp_build.h"
 
+/*
+ * open() flags: Windows has no O_CLOEXEC (O_NOINHERIT says the same),
+ * O_NOCTTY or O_NONBLOCK, and needs O_BINARY so that reads are not
+ * translated; POSIX has no O_BINARY.
+ */
+#ifndef O_BINARY
+#define O_BINARY 0
+#endif
+#if !defined(O_CLOEXEC) && defined(O_NOINHERIT)
+#define O_CLOEXEC O_NOINHERIT
+#endif
+#ifndef O_NOCTTY
+#define O_NOCTTY 0
+#endif
+#ifndef O_NONBLOCK
+#define O_NONBLOCK 0
+#endif
+
 #if !ZTP_HAVE_EXPLICIT_BZERO
 /*
  * macOS and NetBSD: a memset called through a volatile pointer, which the
@@ -44,6 +62,26 @@ static inline struct timespec compat_ctime(const struct stat *st)
 	return st->st_ctimespec;
 #endif
 }
+
+/*
+ * A file's permission bits, or -1 where none mean anything: on Windows ACLs
+ * decide, and stat() makes the bits up from the read-only attribute.
+ */
+static inline int compat_file_mode(const struct stat *st)
+{
+#if ZTP_HAVE_FILE_MODES
+	return (int)(st->st_mode & 07777);
+#else
+	(void)st;
+	return -1;
+#endif
+}
+
+/* Windows has no user and group ids; access.h's peer ids are only ever compared. */
+#if !ZTP_HAVE_UID_T
+typedef unsigned uid_t;
+typedef unsigned gid_t;
+#endif
 
 /*
  * kqueue (watch_kqueue.c, which includes this after <sys/event.h>): macOS

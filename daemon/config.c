@@ -14,6 +14,8 @@
  */
 #include "config_impl.h"
 
+#include "compat.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -22,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "os.h"
 #include "ztp_build.h"
 
 #define CFG_FILE_MAX (1024 * 1024)
@@ -620,7 +623,7 @@ static unsigned zt_port(struct ctx *c)
 
 	if (path == NULL)
 		return ZT_PORT;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	fd = open(path, O_RDONLY | O_BINARY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd >= 0) {
 		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
 			n = read(fd, buf, sizeof(buf) - 1);
@@ -992,7 +995,7 @@ enum zt_err cfg_load(const char *path, cfg_report_fn report, void *arg, struct c
 	*out = NULL;
 	if (path == NULL)
 		return parse(NULL, "(defaults)", NULL, 0, true, -1, -1, report, arg, out);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = open(path, O_RDONLY | O_BINARY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		file_problem(report, arg, path, "cannot open", strerror(errno));
 		return ZT_ERR_CONFIG;
@@ -1024,8 +1027,10 @@ enum zt_err cfg_load(const char *path, cfg_report_fn report, void *arg, struct c
 		file_problem(report, arg, path, "file is larger than 1 MiB", NULL);
 		rc = ZT_ERR_CONFIG;
 	} else {
-		rc = parse(path, path, buf, len, (st.st_mode & (S_IRGRP | S_IROTH)) == 0,
-		           (int)(st.st_mode & 07777), (long)st.st_uid, report, arg, out);
+		int mode = compat_file_mode(&st);
+
+		rc = parse(path, path, buf, len, mode >= 0 && (mode & (S_IRGRP | S_IROTH)) == 0,
+		           mode, mode >= 0 ? (long)st.st_uid : -1, report, arg, out);
 	}
 	explicit_bzero(buf, len);
 	free(buf);
@@ -1103,5 +1108,5 @@ const char *cfg_zerotier_home(void)
 {
 	const char *home = getenv("ZEROTIER_HOME");
 
-	return home && *home ? home : ZTP_DEFAULT_ZT_HOME;
+	return home && *home ? home : os_zerotier_home();
 }

@@ -14,7 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <sys/socket.h>
+
+#include "net.h"
 
 #include "access.h"
 #include "err.h"

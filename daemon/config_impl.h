@@ -185,6 +185,9 @@ struct cfg_route *cfg_new_route(struct ctx *c);
 
 /* Writes s as a double-quoted YAML scalar that libyaml reads back unchanged. */
 void cfg_put_quoted(FILE *out, const char *s);
+struct sbuf;
+/* The same, appended to b. */
+void cfg_quote_into(struct sbuf *b, const char *s);
 /* Prints the keys of t for obj; lead, if set, replaces the indent of the first line. */
 void cfg_print_map(const struct table *t, const void *obj, FILE *out, int indent, bool help,
                    const char *lead);

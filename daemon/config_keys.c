@@ -7,6 +7,8 @@
  */
 #include "config_impl.h"
 
+#include "compat.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "token.h"
+#include "ztp_build.h"
 
 #define MAX_TOKENS   1024
 #define MAX_ROUTES   1024
@@ -57,7 +60,7 @@ static bool check_ca_file(struct ctx *c, const struct key *k, const char *s, con
 		cfg_err(c, m, "%s '%s' is not a regular file", k->name, cfg_quote(&qb, s));
 		return false;
 	}
-	fd = open(s, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	fd = open(s, O_RDONLY | O_BINARY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		cfg_err(c, m, "%s '%s': %s", k->name, cfg_quote(&qb, s), strerror(errno));
 		return false;
@@ -113,7 +116,12 @@ static bool check_inline_value(struct ctx *c, const struct key *k, const char *s
 		    "or use file:, env: or credential:");
 		return false;
 	}
-	if (!c->file_private) {
+	if (!c->file_private && !ZTP_HAVE_FILE_MODES) {
+		cfg_err(c, m,
+		        "inline token value in a file whose privacy cannot be checked on this "
+		        "platform; use file:, env: or credential: instead");
+		ok = false;
+	} else if (!c->file_private) {
 		if (c->mode >= 0)
 			snprintf(mode, sizeof(mode), " (mode %04o)", (unsigned)c->mode);
 		cfg_err(
@@ -125,8 +133,8 @@ static bool check_inline_value(struct ctx *c, const struct key *k, const char *s
 		ok = false;
 	}
 	if (c->mode >= 0 && c->owner >= 0 &&
-	    token_file_insecure(c->name, (uid_t)c->owner, (unsigned)c->mode, why, sizeof(why), fix,
-	                        sizeof(fix))) {
+	    token_file_insecure(c->name, (unsigned long)c->owner, (unsigned)c->mode, why,
+	                        sizeof(why), fix, sizeof(fix))) {
 		cfg_err(c, m, "inline token value in a file that is not safe: %s; %s", why, fix);
 		ok = false;
 	}

@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "sbuf.h"
 #include "utf8.h"
 
 /* ---- YAML output ------------------------------------------------------- */
@@ -28,37 +29,47 @@ static bool yaml_printable(uint32_t cp)
 	       (cp >= 0xe000 && cp <= 0xfffd && cp != 0xfeff) || (cp >= 0x10000 && cp <= 0x10ffff);
 }
 
-/* Writes s as a double-quoted YAML scalar that libyaml reads back unchanged. */
-void cfg_put_quoted(FILE *out, const char *str)
+/* Appends s as a double-quoted YAML scalar that libyaml reads back unchanged. */
+void cfg_quote_into(struct sbuf *b, const char *str)
 {
 	const unsigned char *s = (const unsigned char *)str, *end = s + strlen(str);
 
-	fputc('"', out);
+	sbuf_put(b, "\"");
 	while (*s) {
 		uint32_t cp;
 		size_t n;
 
 		if (*s == '"' || *s == '\\') {
-			fprintf(out, "\\%c", *s++);
+			sbuf_printf(b, "\\%c", *s++);
 		} else if (*s >= 0x20 && *s < 0x7f) {
-			fputc(*s++, out);
+			sbuf_putn(b, (const char *)s++, 1);
 		} else if (*s < 0x80) {
-			fprintf(out, "\\x%02x", *s++);
+			sbuf_printf(b, "\\x%02x", *s++);
 		} else if ((n = utf8_seq_len(s, (size_t)(end - s))) == 0) {
 			/* Not UTF-8 (only possible from the environment): keep it readable. */
-			fprintf(out, "\\x%02x", *s++);
+			sbuf_printf(b, "\\x%02x", *s++);
 		} else {
 			cp = utf8_code_point(s, n);
 			if (yaml_printable(cp))
-				fwrite(s, 1, n, out);
+				sbuf_putn(b, (const char *)s, n);
 			else if (cp <= 0xffff)
-				fprintf(out, "\\u%04x", (unsigned)cp);
+				sbuf_printf(b, "\\u%04x", (unsigned)cp);
 			else
-				fprintf(out, "\\U%08x", (unsigned)cp);
+				sbuf_printf(b, "\\U%08x", (unsigned)cp);
 			s += n;
 		}
 	}
-	fputc('"', out);
+	sbuf_put(b, "\"");
+}
+
+void cfg_put_quoted(FILE *out, const char *str)
+{
+	struct sbuf b;
+
+	sbuf_init(&b, SIZE_MAX);
+	cfg_quote_into(&b, str);
+	fputs(sbuf_failed(&b) ? "\"\"" : b.data, out);
+	sbuf_free(&b);
 }
 
 /* A comment line: anything but printable ASCII becomes '?', so YAML stays valid. */

@@ -7,17 +7,15 @@
  */
 #include "config_impl.h"
 
-#include <arpa/inet.h>
-#include <grp.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <pwd.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/un.h>
 
+#include "os.h"
 #include "route.h"
+#include "sbuf.h"
+#include "ztp_build.h"
 
 #define PREFIX_MAX          1024
 #define UPSTREAM_MAX        512
@@ -433,12 +431,10 @@ static void text_cidr(struct ctx *c, const struct key *k, const char *s, const y
 static long resolve_id(struct ctx *c, const struct key *k, const char *s, const yaml_mark_t *m)
 {
 	const char *p = s, *what = k->kind ? "group" : "user";
-	char buf[4096];
-	struct passwd pw, *pwp = NULL;
-	struct group gr, *grp = NULL;
 	struct qbuf qb;
+	unsigned long id;
+	enum zt_err err;
 	uint64_t v;
-	int rc;
 
 	if (cfg_parse_u64(&p, &v) && *p == '\0') {
 		if (v < UINT32_MAX)
@@ -446,14 +442,14 @@ static long resolve_id(struct ctx *c, const struct key *k, const char *s, const 
 		cfg_err(c, m, "%s id '%s' is out of range", what, cfg_quote(&qb, s));
 		return -1;
 	}
-	if (k->kind)
-		rc = getgrnam_r(s, &gr, buf, sizeof(buf), &grp);
+	err = os_lookup_id(s, k->kind != 0, &id);
+	if (err == ZT_OK && id < UINT32_MAX)
+		return (long)id;
+	if (err == ZT_ERR_UNSUPPORTED)
+		cfg_err(c, m, "%s names are not supported on this platform; give a number", what);
 	else
-		rc = getpwnam_r(s, &pw, buf, sizeof(buf), &pwp);
-	if (rc == 0 && (pwp != NULL || grp != NULL))
-		return k->kind ? (long)grp->gr_gid : (long)pwp->pw_uid;
-	cfg_err(c, m, "unknown %s '%s'%s%s", what, cfg_quote(&qb, s), rc ? ": " : "",
-	        rc ? strerror(rc) : "");
+		cfg_err(c, m, "unknown %s '%s'%s%s", what, cfg_quote(&qb, s),
+		        err == ZT_ERR_IO ? ": " : "", err == ZT_ERR_IO ? strerror(errno) : "");
 	return -1;
 }
 
@@ -468,10 +464,11 @@ static void text_id(struct ctx *c, const struct key *k, const char *s, const yam
 }
 
 /* "[0, 1000]", nothing for an empty list. */
-static void put_ids(FILE *out, const struct acc_ids *ids)
+static void put_ids(struct sbuf *b, const struct acc_ids *ids)
 {
 	for (size_t i = 0; i < ids->n; i++)
-		fprintf(out, "%s%u%s", i == 0 ? "[" : ", ", ids->v[i], i + 1 == ids->n ? "]" : "");
+		sbuf_printf(b, "%s%u%s", i == 0 ? "[" : ", ", ids->v[i],
+		            i + 1 == ids->n ? "]" : "");
 }
 
 static void print_list(const struct key *k, const void *obj, FILE *out, int indent)
@@ -481,8 +478,12 @@ static void print_list(const struct key *k, const void *obj, FILE *out, int inde
 
 	fprintf(out, "%*s%s: ", indent, "", k->name);
 	if (k->type == &cfg_type_ids && l->n > 0) {
-		put_ids(out, CFIELD(obj, k, struct acc_ids));
-		fputc('\n', out);
+		struct sbuf b;
+
+		sbuf_init(&b, SIZE_MAX);
+		put_ids(&b, CFIELD(obj, k, struct acc_ids));
+		fprintf(out, "%s\n", sbuf_failed(&b) ? "[]" : b.data);
+		sbuf_free(&b);
 		return;
 	}
 	fputc('[', out);
@@ -838,6 +839,13 @@ static bool set_unix_path(struct ctx *c, struct cfg_listen *l, const char *path,
 	size_t n = strlen(path);
 	struct qbuf qb;
 
+	if (!ZTP_HAVE_UNIX_LISTEN) {
+		cfg_err(c, m,
+		        "unix socket '%s': this platform has no unix socket listeners; listen on a "
+		        "loopback address such as 127.0.0.1:9994",
+		        cfg_quote(&qb, path));
+		return false;
+	}
 	if (path[0] != '/' || n > UNIX_PATH_MAX_LEN || cfg_has_control(path) ||
 	    (n > 1 && path[n - 1] == '/')) {
 		cfg_err(
@@ -957,41 +965,40 @@ static void add_unix_map(struct ctx *c, const yaml_node_t *n, bool status_only)
 {
 	struct cfg_listen *l = listen_slot(c, &n->start_mark);
 	const char *path;
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f;
+	struct sbuf b;
+	char *text;
 
 	if (l == NULL)
 		return;
 	l->mode = DEFAULT_SOCKET_MODE;
 	l->owner = l->group = -1;
 	cfg_walk_map(c, n, &cfg_unix_table, l, "listen socket", &n->start_mark);
-	if (l->addr.ss_family != AF_UNIX || (f = open_memstream(&text, &len)) == NULL) {
-		c->nomem = c->nomem || l->addr.ss_family == AF_UNIX;
+	if (l->addr.ss_family != AF_UNIX) {
 		cfg_listen_clear(l);
 		return;
 	}
 	path = unix_path(l);
+	sbuf_init(&b, SIZE_MAX);
 	if (l->mode == DEFAULT_SOCKET_MODE && l->owner < 0 && l->group < 0 &&
 	    l->allow_uids.n == 0 && l->allow_gids.n == 0) {
-		fprintf(f, "unix:%s", path);
+		sbuf_printf(&b, "unix:%s", path);
 	} else {
-		fputs("{unix: ", f);
-		cfg_put_quoted(f, path);
-		fprintf(f, ", mode: \"%04o\"", l->mode);
+		sbuf_put(&b, "{unix: ");
+		cfg_quote_into(&b, path);
+		sbuf_printf(&b, ", mode: \"%04o\"", l->mode);
 		if (l->owner >= 0)
-			fprintf(f, ", owner: %ld", l->owner);
+			sbuf_printf(&b, ", owner: %ld", l->owner);
 		if (l->group >= 0)
-			fprintf(f, ", group: %ld", l->group);
+			sbuf_printf(&b, ", group: %ld", l->group);
 		if (l->allow_uids.n > 0)
-			fputs(", allow_uids: ", f);
-		put_ids(f, &l->allow_uids);
+			sbuf_put(&b, ", allow_uids: ");
+		put_ids(&b, &l->allow_uids);
 		if (l->allow_gids.n > 0)
-			fputs(", allow_gids: ", f);
-		put_ids(f, &l->allow_gids);
-		fputc('}', f);
+			sbuf_put(&b, ", allow_gids: ");
+		put_ids(&b, &l->allow_gids);
+		sbuf_put(&b, "}");
 	}
-	if (fclose(f) != 0 || text == NULL) {
+	if ((text = sbuf_take(&b, NULL)) == NULL) {
 		c->nomem = true;
 		cfg_listen_clear(l);
 	} else {

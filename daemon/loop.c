@@ -6,6 +6,7 @@
 
 #include "log.h"
 #include "loop.h"
+#include "os.h"
 #include "proxy.h"
 #include "server.h"
 #include "service.h"
@@ -17,10 +18,7 @@
 
 uint64_t app_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return os_monotonic_ms();
 }
 
 static void run_transfers(struct app *app)

@@ -1,15 +1,8 @@
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -18,13 +11,12 @@
 #include "proxy.h"
 #include "server.h"
 #include "service.h"
+#include "sock.h"
 #include "ztp_build.h"
 
 /* External polling: the one event loop runs every listener. */
 static const unsigned mhd_flags =
     (ZTP_MHD_EPOLL ? MHD_USE_EPOLL : 0) | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-
-#define LISTEN_BACKLOG 511
 
 static void server_mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -39,7 +31,7 @@ static void server_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("http: %s", line);
 }
 
-static void format_addr(const struct sockaddr *sa, char *buf, size_t cap)
+void server_format_addr(const struct sockaddr *sa, char *buf, size_t cap)
 {
 	char host[INET6_ADDRSTRLEN] = "?";
 
@@ -61,162 +53,6 @@ static void format_addr(const struct sockaddr *sa, char *buf, size_t cap)
 	}
 }
 
-static int bind_socket(const struct cfg_listen *cl, char *bound, size_t cap)
-{
-	struct sockaddr_storage ss;
-	socklen_t sslen = sizeof(ss);
-	int fd, one = 1, saved;
-
-	fd = socket(cl->addr.ss_family, SOCK_STREAM, 0);
-	if (fd == -1)
-		return -1;
-	if (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1 || fcntl(fd, F_SETFL, O_NONBLOCK) == -1 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
-	    (cl->addr.ss_family == AF_INET6 &&
-	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
-	    bind(fd, (const struct sockaddr *)&cl->addr, cl->addrlen) == -1 ||
-	    listen(fd, LISTEN_BACKLOG) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1) {
-		saved = errno;
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	format_addr((struct sockaddr *)&ss, bound, cap);
-	return fd;
-}
-
-/* Removes the socket file l made, if the file at its path is still that socket. */
-static void remove_socket_file(struct listener *l)
-{
-	struct stat st;
-
-	if (l->path == NULL)
-		return;
-	if (lstat(l->path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == l->dev &&
-	    st.st_ino == l->ino && unlink(l->path) != 0)
-		log_errno(LOG_WARN, "cannot remove %s", l->path);
-	free(l->path);
-	l->path = NULL;
-}
-
-/* A non-blocking, close-on-exec unix stream socket (SOCK_CLOEXEC is not everywhere). */
-static int unix_socket(void)
-{
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-
-	if (fd != -1 &&
-	    (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1 || fcntl(fd, F_SETFL, O_NONBLOCK) == -1)) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* Whether something accepts connections on the socket at path (or we cannot tell). */
-static bool socket_in_use(const char *path)
-{
-	struct sockaddr_un su = {.sun_family = AF_UNIX};
-	int fd = unix_socket(), rc, err;
-
-	if (fd == -1)
-		return true;
-	snprintf(su.sun_path, sizeof(su.sun_path), "%s", path);
-	rc = connect(fd, (const struct sockaddr *)&su, sizeof(su));
-	err = errno;
-	close(fd);
-	return rc == 0 || err != ECONNREFUSED;
-}
-
-/*
- * Whether a new socket may take the name path: nothing is there, a socket
- * nobody listens on (left by a crash), or one of our own sockets (a reload
- * changed its options). Never a symlink or anything that is not a socket.
- */
-static bool may_replace(struct app *app, const char *path)
-{
-	struct stat st;
-
-	if (lstat(path, &st) != 0) {
-		if (errno == ENOENT)
-			return true;
-		log_errno(LOG_ERROR, "cannot check %s", path);
-		return false;
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		log_error("%s exists and is not a socket%s; it is not replaced: remove it or "
-		          "choose another path",
-		          path, S_ISLNK(st.st_mode) ? " (a symbolic link)" : "");
-		return false;
-	}
-	for (const struct listener *l = app->listeners; l != NULL; l = l->next)
-		if (l->path != NULL && l->dev == st.st_dev && l->ino == st.st_ino)
-			return true;
-	if (socket_in_use(path)) {
-		log_error("%s: another process is listening on this socket", path);
-		return false;
-	}
-	return true;
-}
-
-/*
- * A unix socket that has its mode and owner before anyone can connect: it
- * is bound under a private name with a 0600 umask, given its mode and
- * owner, set listening, and only then renamed into place, which also
- * replaces a stale socket atomically.
- */
-static int bind_unix(struct app *app, const struct cfg_listen *cl, struct listener *l)
-{
-	const char *path = ((const struct sockaddr_un *)(const void *)&cl->addr)->sun_path;
-	struct sockaddr_un tmp = {.sun_family = AF_UNIX};
-	struct stat st;
-	mode_t mask;
-	int fd, rc, saved;
-
-	if (snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%ld.new", path, (long)getpid()) >=
-	        (int)sizeof(tmp.sun_path) ||
-	    !may_replace(app, tmp.sun_path) || (unlink(tmp.sun_path) != 0 && errno != ENOENT))
-		return -1;
-	if ((fd = unix_socket()) == -1)
-		return -1;
-	mask = umask(0177);
-	rc = bind(fd, (const struct sockaddr *)&tmp, sizeof(tmp));
-	umask(mask);
-	if (rc != 0) {
-		saved = errno;
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	if ((cl->owner >= 0 || cl->group >= 0) &&
-	    lchown(tmp.sun_path, (uid_t)cl->owner, (gid_t)cl->group) != 0) {
-		log_errno(LOG_ERROR, "cannot give %s owner %ld and group %ld", path, cl->owner,
-		          cl->group);
-		goto fail;
-	}
-	if (chmod(tmp.sun_path, cl->mode) != 0 || listen(fd, LISTEN_BACKLOG) != 0 ||
-	    lstat(tmp.sun_path, &st) != 0) {
-		log_errno(LOG_ERROR, "cannot set up %s", tmp.sun_path);
-		goto fail;
-	}
-	if (!may_replace(app, path))
-		goto fail;
-	if (rename(tmp.sun_path, path) != 0 || (l->path = strdup(path)) == NULL) {
-		log_errno(LOG_ERROR, "cannot move the socket to %s", path);
-		goto fail;
-	}
-	l->dev = st.st_dev;
-	l->ino = st.st_ino;
-	snprintf(l->bound, sizeof(l->bound), "unix:%s", path);
-	return fd;
-fail:
-	saved = errno;
-	(void)unlink(tmp.sun_path);
-	close(fd);
-	errno = saved;
-	return -1;
-}
-
 static bool copy_ids(struct acc_ids *dst, const struct acc_ids *src)
 {
 	dst->n = 0;
@@ -231,7 +67,7 @@ static bool copy_ids(struct acc_ids *dst, const struct acc_ids *src)
 
 static void listener_free(struct listener *l)
 {
-	remove_socket_file(l);
+	sock_unix_remove(l);
 	free(l->allow_uids.v);
 	free(l->allow_gids.v);
 	free(l->text);
@@ -249,7 +85,7 @@ static enum MHD_Result server_accept(void *cls, const struct sockaddr *addr, soc
 	if ((addr->sa_family != AF_INET && addr->sa_family != AF_INET6) || from->n == 0 ||
 	    acc_cidr_match(from->v, from->n, addr))
 		return MHD_YES;
-	format_addr(addr, text, sizeof(text));
+	server_format_addr(addr, text, sizeof(text));
 	log_warn("refused a connection from %s: not in allow_from", text);
 	return MHD_NO;
 }
@@ -306,7 +142,7 @@ static void client_start(struct app *app, struct MHD_Connection *conn, void **so
 			log_errno(LOG_WARN, "cannot tell who connected to %s", l->bound);
 	}
 	if (!c->peer_known && addr != NULL)
-		format_addr(addr->client_addr, c->addr, sizeof(c->addr));
+		server_format_addr(addr->client_addr, c->addr, sizeof(c->addr));
 	if (!l->is_unix)
 		local_address(c->fd, c->local, sizeof(c->local));
 	c->next = l->clients;
@@ -369,7 +205,7 @@ static void drop_slow_clients(struct app *app, uint64_t now_ms)
 			         c->addr[0] ? c->addr : l->bound, c->waiting_for);
 			c->deadline_ms = 0;
 			proxy_drop(app, c->conn);
-			(void)shutdown(c->fd, SHUT_RDWR);
+			sock_shutdown(c->fd);
 		}
 	}
 }
@@ -402,10 +238,10 @@ static enum zt_err listener_open(struct app *app, const struct config *cfg,
 	}
 	l->is_unix = cl->addr.ss_family == AF_UNIX;
 	if (fd != -1)
-		format_addr((const struct sockaddr *)&cl->addr, l->bound, sizeof(l->bound));
-	else if ((fd = l->is_unix ? bind_unix(app, cl, l)
-	                          : bind_socket(cl, l->bound, sizeof(l->bound))) == -1) {
-		log_errno(LOG_ERROR, "cannot listen on %s", cl->text);
+		server_format_addr((const struct sockaddr *)&cl->addr, l->bound, sizeof(l->bound));
+	else if ((fd = l->is_unix ? sock_listen_unix(app, cl, l)
+	                          : sock_listen_tcp(cl, l->bound, sizeof(l->bound))) == -1) {
+		log_error("cannot listen on %s: %s", cl->text, sock_strerror(errno));
 		listener_free(l);
 		return ZT_ERR_IO;
 	}
@@ -422,7 +258,7 @@ static enum zt_err listener_open(struct app *app, const struct config *cfg,
 		log_error("cannot start the HTTP server on %s", cl->text);
 		if (l->mhd != NULL)
 			MHD_stop_daemon(l->mhd);
-		close(fd);
+		sock_close(fd);
 		listener_free(l);
 		return ZT_ERR_IO;
 	}
@@ -451,8 +287,8 @@ static void listener_retire(struct listener *l, uint64_t deadline_ms)
 	l->retiring = true;
 	l->deadline_ms = deadline_ms;
 	if ((fd = MHD_quiesce_daemon(l->mhd)) != MHD_INVALID_SOCKET)
-		close(fd);
-	remove_socket_file(l);
+		sock_close((int)fd);
+	sock_unix_remove(l);
 	log_info("stopped listening on %s", l->bound);
 }
 
@@ -510,7 +346,7 @@ static enum zt_err server_adopt(struct app *app, const struct config *cfg)
 
 		snprintf(text, sizeof(text), "passed socket %d%s%s", fd, *name ? " " : "", name);
 		if (getsockname(fd, (struct sockaddr *)&cl.addr, &cl.addrlen) == -1 ||
-		    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1) {
+		    !sock_make_nonblocking(fd)) {
 			log_errno(LOG_ERROR, "cannot use %s", text);
 			return ZT_ERR_IO;
 		}
@@ -614,34 +450,26 @@ unsigned server_connections(const struct app *app)
 }
 
 /* Select mode: every descriptor of libmicrohttpd's fd sets. */
-static bool push_fdset(struct listener *l, bool (*push)(void *, int, short), void *arg)
+static bool push_fdset(struct MHD_Daemon *mhd, sock_push_fn push, void *arg)
 {
 	fd_set rs, ws, es;
-	MHD_socket max = -1;
+	MHD_socket max = MHD_INVALID_SOCKET;
 
 	FD_ZERO(&rs);
 	FD_ZERO(&ws);
 	FD_ZERO(&es);
-	if (MHD_get_fdset(l->mhd, &rs, &ws, &es, &max) != MHD_YES)
+	if (MHD_get_fdset(mhd, &rs, &ws, &es, &max) != MHD_YES)
 		return true; /* nothing to wait on for now */
-	for (int fd = 0; fd <= max; fd++) {
-		short events = (short)((FD_ISSET(fd, &rs) ? CURL_WAIT_POLLIN : 0) |
-		                       (FD_ISSET(fd, &ws) ? CURL_WAIT_POLLOUT : 0));
-
-		if (events != 0 && !push(arg, fd, events))
-			return false;
-	}
-	return true;
+	return sock_fdset_push(&rs, &ws, (int)max, push, arg);
 }
 
-bool server_wait_fds(struct app *app, bool (*push)(void *arg, int fd, short events), void *arg,
-                     int *timeout_ms)
+bool server_wait_fds(struct app *app, sock_push_fn push, void *arg, int *timeout_ms)
 {
 	MHD_UNSIGNED_LONG_LONG ms;
 
 	for (struct listener *l = app->listeners; l != NULL; l = l->next) {
 		if (l->epoll_fd >= 0 ? !push(arg, l->epoll_fd, CURL_WAIT_POLLIN)
-		                     : !push_fdset(l, push, arg))
+		                     : !push_fdset(l->mhd, push, arg))
 			return false;
 		if (MHD_get_timeout(l->mhd, &ms) == MHD_YES &&
 		    (*timeout_ms < 0 || ms < (unsigned)*timeout_ms))

@@ -6,12 +6,13 @@
 #ifndef ZTP_SERVER_H
 #define ZTP_SERVER_H
 
-#include <netinet/in.h>
+#include "net.h"
 
 #include "access.h"
 #include "app.h"
 #include "config.h"
 #include "err.h"
+#include "sock.h"
 
 struct MHD_Connection;
 
@@ -67,10 +68,12 @@ void server_close_all(struct app *app);
  * *timeout_ms is lowered to libmicrohttpd's next deadline. Returns false
  * when push failed.
  */
-bool server_wait_fds(struct app *app, bool (*push)(void *arg, int fd, short events), void *arg,
-                     int *timeout_ms);
+bool server_wait_fds(struct app *app, sock_push_fn push, void *arg, int *timeout_ms);
 /* Lets every listener handle what is ready, without waiting. */
 void server_run(struct app *app);
+
+/* "127.0.0.1:9994", "[::1]:9994" or "unix:/path", for logs. */
+void server_format_addr(const struct sockaddr *sa, char *buf, size_t cap);
 
 /* Open connections over every listener. */
 unsigned server_connections(const struct app *app);

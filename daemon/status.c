@@ -4,11 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <microhttpd.h>
 
 #include "metrics.h"
+#include "os.h"
 #include "server.h"
 #include "sha256.h"
 #include "ztp_build.h"
@@ -431,7 +431,7 @@ static void serve_status_json(struct app *app, bool ok, struct sbuf *b)
 
 	sbuf_put(b, "{");
 	json_str(b, &first, "version", ZTP_VERSION);
-	json_u64(b, &first, "pid", (uint64_t)getpid());
+	json_u64(b, &first, "pid", (uint64_t)os_pid());
 	json_time(b, &first, "started", st.started);
 	json_u64(b, &first, "uptime_seconds", (app_now_ms() - st.started_ms) / 1000);
 	json_bool(b, &first, "healthy", ok);
@@ -499,7 +499,7 @@ static void serve_status_text(struct app *app, bool ok, struct sbuf *b)
 	size_t width[NCOLS], nproblems = 0;
 
 	duration_text((app_now_ms() - st.started_ms) / 1000, up, sizeof(up));
-	sbuf_printf(b, "zt-token-proxy %s (pid %d): %s, up %s\n", ZTP_VERSION, (int)getpid(),
+	sbuf_printf(b, "zt-token-proxy %s (pid %d): %s, up %s\n", ZTP_VERSION, (int)os_pid(),
 	            ok ? "healthy" : "UNHEALTHY", up);
 	iso_time(st.config_loaded, when, sizeof(when), false);
 	sbuf_printf(b, "configuration: %s, loaded %s\n",

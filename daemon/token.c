@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 
 #include "compat.h"
 #include "log.h"
+#include "os.h"
 #include "token.h"
 
 /* Room for a token with generous whitespace around it; anything longer is refused unread. */
@@ -110,25 +110,13 @@ static bool written_by_zerotier(const char *path)
 	return strcmp(base, "authtoken.secret") == 0 || strcmp(base, "metricstoken.secret") == 0;
 }
 
-/* "alice (uid 1000)", or "uid 1000" for a uid without a name. */
-static void user_name(uid_t uid, char *buf, size_t cap)
-{
-	struct passwd pw, *res = NULL;
-	char tmp[1024];
-
-	if (getpwuid_r(uid, &pw, tmp, sizeof(tmp), &res) == 0 && res != NULL)
-		snprintf(buf, cap, "%s (uid %u)", res->pw_name, (unsigned)uid);
-	else
-		snprintf(buf, cap, "uid %u", (unsigned)uid);
-}
-
-const char *token_file_insecure(const char *path, uid_t owner, unsigned mode, char *why,
+const char *token_file_insecure(const char *path, unsigned long owner, unsigned mode, char *why,
                                 size_t whycap, char *fix, size_t fixcap)
 {
 	char who[160];
-	uid_t me = geteuid();
+	unsigned long me = os_euid();
 
-	user_name(owner, who, sizeof(who));
+	os_user_name(owner, who, sizeof(who));
 	if (mode & (S_IWGRP | S_IWOTH)) {
 		snprintf(why, whycap, "%s can be written by group or others (owner %s, mode %04o)",
 		         path, who, mode & 07777);
@@ -137,9 +125,9 @@ const char *token_file_insecure(const char *path, uid_t owner, unsigned mode, ch
 	}
 	if (owner != 0 && owner != me) {
 		snprintf(why, whycap,
-		         "%s belongs to %s, neither root nor the user the proxy runs as (uid %u) "
+		         "%s belongs to %s, neither root nor the user the proxy runs as (uid %lu) "
 		         "(mode %04o)",
-		         path, who, (unsigned)me, mode & 07777);
+		         path, who, me, mode & 07777);
 		snprintf(fix, fixcap, "run 'chown root %s' (or chown it to the proxy's user)",
 		         path);
 		return why;
@@ -240,7 +228,7 @@ static bool read_file(struct token *t, char *buf, size_t *len)
 	size_t got = 0;
 	int fd, err;
 
-	fd = open(t->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	fd = open(t->path, O_RDONLY | O_BINARY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		set_errno_state(t, errno);
 		return false;
@@ -256,7 +244,9 @@ static bool read_file(struct token *t, char *buf, size_t *len)
 		set_state(t, TOKEN_UNREADABLE, 0, "cannot read %s: not a regular file", t->path);
 		return false;
 	}
-	if (token_file_insecure(t->path, st.st_uid, (unsigned)st.st_mode, why, sizeof(why), t->fix,
+	/* Without permission bits (Windows) the directory's ACL is what protects the file. */
+	if (compat_file_mode(&st) >= 0 &&
+	    token_file_insecure(t->path, st.st_uid, (unsigned)st.st_mode, why, sizeof(why), t->fix,
 	                        sizeof(t->fix))) {
 		close(fd);
 		set_state(t, TOKEN_UNREADABLE, 0, "refusing %s", why);
@@ -408,7 +398,7 @@ enum zt_err token_init(struct token *t, const struct cfg_token *cfg)
 	const char *dir;
 	enum zt_err err;
 	bool changed;
-	int n;
+	size_t n;
 
 	memset(t, 0, sizeof(*t));
 	t->cfg = cfg;
@@ -419,11 +409,10 @@ enum zt_err token_init(struct token *t, const struct cfg_token *cfg)
 	} else if (cfg->kind == TOKEN_SRC_CREDENTIAL) {
 		dir = getenv("CREDENTIALS_DIRECTORY");
 		if (dir != NULL && dir[0] != '\0') {
-			n = asprintf(&t->path, "%s/%s", dir, cfg->arg);
-			if (n < 0) {
-				t->path = NULL;
+			n = strlen(dir) + 1 + strlen(cfg->arg) + 1;
+			if ((t->path = malloc(n)) == NULL)
 				return ZT_ERR_NOMEM;
-			}
+			snprintf(t->path, n, "%s/%s", dir, cfg->arg);
 		}
 	}
 	err = load(t, &changed);

@@ -74,7 +74,7 @@ ZT_WUR enum zt_err token_parse(const char *buf, size_t len, size_t *start, size_
  * what is wrong with the file (naming it, its owner and mode), and fix
  * holds the command that fixes it.
  */
-const char *token_file_insecure(const char *path, uid_t owner, unsigned mode, char *why,
+const char *token_file_insecure(const char *path, unsigned long owner, unsigned mode, char *why,
                                 size_t whycap, char *fix, size_t fixcap);
 
 const char *token_state_name(enum token_state state);

@@ -1,0 +1,53 @@
+/*
+ * The socket calls that differ between POSIX systems and Winsock:
+ * sock_posix.c (which also makes unix socket files) and sock_win32.c; meson
+ * picks one. Descriptors are ints on both: a Winsock SOCKET is a handle,
+ * and Windows guarantees that handles fit in 32 bits.
+ */
+#ifndef ZTP_SOCK_H
+#define ZTP_SOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "net.h"
+
+struct app;
+struct cfg_listen;
+struct listener;
+
+/* How the event loop is told about a descriptor to wait on (CURL_WAIT_POLLIN / _POLLOUT). */
+typedef bool (*sock_push_fn)(void *arg, int fd, short events);
+
+/*
+ * A listening TCP socket on cl->addr: non-blocking, not inherited by child
+ * processes. bound gets the address actually bound, for logs. Returns -1
+ * with errno set on failure.
+ */
+int sock_listen_tcp(const struct cfg_listen *cl, char *bound, size_t cap);
+
+/*
+ * A listening unix socket at cl's path that has its mode and owner before
+ * anyone can connect; records the file in l (path, dev, ino, bound) so that
+ * sock_unix_remove() removes only our own. Returns -1 on failure (logged,
+ * or errno set); always -1 with errno EAFNOSUPPORT where there are none.
+ */
+int sock_listen_unix(struct app *app, const struct cfg_listen *cl, struct listener *l);
+/* Removes the socket file l made, if the file at its path is still that socket. */
+void sock_unix_remove(struct listener *l);
+
+/* What went wrong, for an errno a sock_ function set (on Windows, a Winsock error code). */
+const char *sock_strerror(int err);
+
+bool sock_make_nonblocking(int fd);
+/* Ends the connection both ways; the peer and libmicrohttpd see it closed. */
+void sock_shutdown(int fd);
+void sock_close(int fd);
+
+/*
+ * Calls push for every descriptor in the read and write sets (max: the
+ * highest one, as select() wants it). Returns false when push did.
+ */
+bool sock_fdset_push(const fd_set *rs, const fd_set *ws, int max, sock_push_fn push, void *arg);
+
+#endif

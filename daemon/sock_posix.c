@@ -1,0 +1,209 @@
+/*
+ * Sockets on POSIX systems, unix socket files included.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "app.h"
+#include "config.h"
+#include "log.h"
+#include "server.h"
+#include "sock.h"
+
+#define LISTEN_BACKLOG 511
+
+int sock_listen_tcp(const struct cfg_listen *cl, char *bound, size_t cap)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	int fd, one = 1, saved;
+
+	fd = socket(cl->addr.ss_family, SOCK_STREAM, 0);
+	if (fd == -1)
+		return -1;
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1 || fcntl(fd, F_SETFL, O_NONBLOCK) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    (cl->addr.ss_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
+	    bind(fd, (const struct sockaddr *)&cl->addr, cl->addrlen) == -1 ||
+	    listen(fd, LISTEN_BACKLOG) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	server_format_addr((struct sockaddr *)&ss, bound, cap);
+	return fd;
+}
+
+void sock_unix_remove(struct listener *l)
+{
+	struct stat st;
+
+	if (l->path == NULL)
+		return;
+	if (lstat(l->path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == l->dev &&
+	    st.st_ino == l->ino && unlink(l->path) != 0)
+		log_errno(LOG_WARN, "cannot remove %s", l->path);
+	free(l->path);
+	l->path = NULL;
+}
+
+/* A non-blocking, close-on-exec unix stream socket (SOCK_CLOEXEC is not everywhere). */
+static int unix_socket(void)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	if (fd != -1 &&
+	    (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1 || fcntl(fd, F_SETFL, O_NONBLOCK) == -1)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Whether something accepts connections on the socket at path (or we cannot tell). */
+static bool socket_in_use(const char *path)
+{
+	struct sockaddr_un su = {.sun_family = AF_UNIX};
+	int fd = unix_socket(), rc, err;
+
+	if (fd == -1)
+		return true;
+	snprintf(su.sun_path, sizeof(su.sun_path), "%s", path);
+	rc = connect(fd, (const struct sockaddr *)&su, sizeof(su));
+	err = errno;
+	close(fd);
+	return rc == 0 || err != ECONNREFUSED;
+}
+
+/*
+ * Whether a new socket may take the name path: nothing is there, a socket
+ * nobody listens on (left by a crash), or one of our own sockets (a reload
+ * changed its options). Never a symlink or anything that is not a socket.
+ */
+static bool may_replace(struct app *app, const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) != 0) {
+		if (errno == ENOENT)
+			return true;
+		log_errno(LOG_ERROR, "cannot check %s", path);
+		return false;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		log_error("%s exists and is not a socket%s; it is not replaced: remove it or "
+		          "choose another path",
+		          path, S_ISLNK(st.st_mode) ? " (a symbolic link)" : "");
+		return false;
+	}
+	for (const struct listener *l = app->listeners; l != NULL; l = l->next)
+		if (l->path != NULL && l->dev == st.st_dev && l->ino == st.st_ino)
+			return true;
+	if (socket_in_use(path)) {
+		log_error("%s: another process is listening on this socket", path);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * A unix socket that has its mode and owner before anyone can connect: it
+ * is bound under a private name with a 0600 umask, given its mode and
+ * owner, set listening, and only then renamed into place, which also
+ * replaces a stale socket atomically.
+ */
+int sock_listen_unix(struct app *app, const struct cfg_listen *cl, struct listener *l)
+{
+	const char *path = ((const struct sockaddr_un *)(const void *)&cl->addr)->sun_path;
+	struct sockaddr_un tmp = {.sun_family = AF_UNIX};
+	struct stat st;
+	mode_t mask;
+	int fd, rc, saved;
+
+	if (snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%ld.new", path, (long)getpid()) >=
+	        (int)sizeof(tmp.sun_path) ||
+	    !may_replace(app, tmp.sun_path) || (unlink(tmp.sun_path) != 0 && errno != ENOENT))
+		return -1;
+	if ((fd = unix_socket()) == -1)
+		return -1;
+	mask = umask(0177);
+	rc = bind(fd, (const struct sockaddr *)&tmp, sizeof(tmp));
+	umask(mask);
+	if (rc != 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	if ((cl->owner >= 0 || cl->group >= 0) &&
+	    lchown(tmp.sun_path, (uid_t)cl->owner, (gid_t)cl->group) != 0) {
+		log_errno(LOG_ERROR, "cannot give %s owner %ld and group %ld", path, cl->owner,
+		          cl->group);
+		goto fail;
+	}
+	if (chmod(tmp.sun_path, cl->mode) != 0 || listen(fd, LISTEN_BACKLOG) != 0 ||
+	    lstat(tmp.sun_path, &st) != 0) {
+		log_errno(LOG_ERROR, "cannot set up %s", tmp.sun_path);
+		goto fail;
+	}
+	if (!may_replace(app, path))
+		goto fail;
+	if (rename(tmp.sun_path, path) != 0 || (l->path = strdup(path)) == NULL) {
+		log_errno(LOG_ERROR, "cannot move the socket to %s", path);
+		goto fail;
+	}
+	l->dev = st.st_dev;
+	l->ino = st.st_ino;
+	snprintf(l->bound, sizeof(l->bound), "unix:%s", path);
+	return fd;
+fail:
+	saved = errno;
+	(void)unlink(tmp.sun_path);
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+const char *sock_strerror(int err)
+{
+	return strerror(err);
+}
+
+bool sock_make_nonblocking(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return fl != -1 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) != -1;
+}
+
+void sock_shutdown(int fd)
+{
+	(void)shutdown(fd, SHUT_RDWR);
+}
+
+void sock_close(int fd)
+{
+	close(fd);
+}
+
+bool sock_fdset_push(const fd_set *rs, const fd_set *ws, int max, sock_push_fn push, void *arg)
+{
+	for (int fd = 0; fd <= max; fd++) {
+		short events = (short)((FD_ISSET(fd, rs) ? CURL_WAIT_POLLIN : 0) |
+		                       (FD_ISSET(fd, ws) ? CURL_WAIT_POLLOUT : 0));
+
+		if (events != 0 && !push(arg, fd, events))
+			return false;
+	}
+	return true;
+}
