@@ -44,13 +44,18 @@ static inline void explicit_bzero(void *p, size_t n)
 }
 #endif
 
-/* Modification and status-change times: macOS spells them st_mtimespec and st_ctimespec. */
+/*
+ * Modification and status-change times: macOS spells them st_mtimespec and
+ * st_ctimespec; Windows has whole seconds only.
+ */
 static inline struct timespec compat_mtime(const struct stat *st)
 {
 #if ZTP_HAVE_ST_MTIM
 	return st->st_mtim;
-#else
+#elif ZTP_HAVE_ST_MTIMESPEC
 	return st->st_mtimespec;
+#else
+	return (struct timespec){.tv_sec = st->st_mtime};
 #endif
 }
 
@@ -58,10 +63,28 @@ static inline struct timespec compat_ctime(const struct stat *st)
 {
 #if ZTP_HAVE_ST_MTIM
 	return st->st_ctim;
-#else
+#elif ZTP_HAVE_ST_MTIMESPEC
 	return st->st_ctimespec;
+#else
+	return (struct timespec){.tv_sec = st->st_ctime};
 #endif
 }
+
+/* The time of day for log lines: mingw-w64's C runtime has no timespec_get(). */
+#if !ZTP_HAVE_TIMESPEC_GET
+#include <sys/time.h>
+#define TIME_UTC 1
+static inline int timespec_get(struct timespec *ts, int base)
+{
+	struct timeval tv;
+
+	if (base != TIME_UTC || gettimeofday(&tv, NULL) != 0)
+		return 0;
+	ts->tv_sec = tv.tv_sec;
+	ts->tv_nsec = (long)tv.tv_usec * 1000;
+	return base;
+}
+#endif
 
 /*
  * A file's permission bits, or -1 where none mean anything: on Windows ACLs

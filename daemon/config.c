@@ -110,7 +110,7 @@ static void add_msg(struct ctx *c, int line, int col, bool is_error, const char 
 }
 
 static void vreport(struct ctx *c, const yaml_mark_t *m, bool is_error, const char *fmt, va_list ap)
-    __attribute__((format(printf, 4, 0)));
+    ZT_PRINTF(4, 0);
 
 static void vreport(struct ctx *c, const yaml_mark_t *m, bool is_error, const char *fmt, va_list ap)
 {
@@ -600,14 +600,14 @@ static char *home_file(struct ctx *c, const char *name)
 {
 	const char *home = cfg_zerotier_home();
 	size_t hl = strlen(home), nl = strlen(name);
-	bool slash = hl > 0 && home[hl - 1] == '/';
+	bool slash = hl > 0 && (home[hl - 1] == '/' || home[hl - 1] == ZTP_PATH_SEP[0]);
 	char *p = malloc(hl + nl + 2);
 
 	if (p == NULL) {
 		c->nomem = true;
 		return NULL;
 	}
-	snprintf(p, hl + nl + 2, "%s%s%s", home, slash ? "" : "/", name);
+	snprintf(p, hl + nl + 2, "%s%s%s", home, slash ? "" : ZTP_PATH_SEP, name);
 	return p;
 }
 

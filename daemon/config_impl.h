@@ -14,6 +14,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "err.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <yaml.h>
@@ -100,10 +102,8 @@ struct qbuf {
 const char *cfg_quote(struct qbuf *b, const char *s);
 
 /* Record a problem at m (NULL: the whole file); reported in file order at the end. */
-void cfg_err(struct ctx *c, const yaml_mark_t *m, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-void cfg_warn(struct ctx *c, const yaml_mark_t *m, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void cfg_err(struct ctx *c, const yaml_mark_t *m, const char *fmt, ...) ZT_PRINTF(3, 4);
+void cfg_warn(struct ctx *c, const yaml_mark_t *m, const char *fmt, ...) ZT_PRINTF(3, 4);
 
 /* Copies of s and grown arrays; on failure they set c->nomem. */
 char *cfg_dup(struct ctx *c, const char *s, size_t len);

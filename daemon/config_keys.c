@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "os.h"
 #include "token.h"
 #include "ztp_build.h"
 
@@ -31,7 +32,7 @@ static bool check_abs_path(struct ctx *c, const struct key *k, const char *s, co
 {
 	struct qbuf qb;
 
-	if (s[0] != '/') {
+	if (!os_path_is_absolute(s)) {
 		cfg_err(c, m, "%s '%s' must be an absolute path", k->name, cfg_quote(&qb, s));
 		return false;
 	}

@@ -3,6 +3,12 @@
 #define ZTP_ERR_H
 
 #define ZT_WUR __attribute__((warn_unused_result))
+/* printf-style checks; mingw-w64 (C99 printf, %zu) names them gnu_printf. */
+#ifdef __MINGW32__
+#define ZT_PRINTF(fmt, args) __attribute__((format(gnu_printf, fmt, args)))
+#else
+#define ZT_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#endif
 
 enum zt_err {
 	ZT_OK = 0,

@@ -10,8 +10,9 @@
 #include "log.h"
 #include "server.h"
 
-__attribute__((format(printf, 4, 5))) static bool refuse(struct gate_refusal *out, unsigned status,
-                                                         const char *code, const char *fmt, ...)
+ZT_PRINTF(4, 5)
+static bool refuse(struct gate_refusal *out, unsigned status, const char *code, const char *fmt,
+                   ...)
 {
 	va_list ap;
 

@@ -8,12 +8,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "compat.h"
 #include "log.h"
 #include "utf8.h"
 
 static const char redacted[] = "[REDACTED]";
 
 static enum log_level current_level = LOG_INFO;
+static log_sink_fn sink;
 
 /*
  * Not locked: secrets are added and removed, and lines logged, from the one
@@ -24,6 +26,11 @@ static struct secret {
 	size_t len;
 } * secrets;
 static size_t nsecrets, secrets_cap;
+
+void log_set_sink(log_sink_fn fn)
+{
+	sink = fn;
+}
 
 void log_set_level(enum log_level level)
 {
@@ -277,8 +284,7 @@ static size_t format_prefix(enum log_level level, char *buf, size_t cap)
 	return rc > 0 ? n + (size_t)rc : n;
 }
 
-__attribute__((format(printf, 3, 0))) static void vlog(enum log_level level, int errnum,
-                                                       const char *fmt, va_list ap)
+ZT_PRINTF(3, 0) static void vlog(enum log_level level, int errnum, const char *fmt, va_list ap)
 {
 	static const char ellipsis[] = "...";
 	char msg[LOG_LINE_MAX], line[LOG_LINE_MAX];
@@ -301,6 +307,11 @@ __attribute__((format(printf, 3, 0))) static void vlog(enum log_level level, int
 	len = strlen(msg);
 	if (cut)
 		len = drop_secret_start(msg, len);
+	if (sink != NULL) {
+		msg[len] = '\0';
+		sink(level, msg);
+		return;
+	}
 
 	plen = format_prefix(level, line, sizeof(line));
 	room = sizeof(line) - plen - 1;

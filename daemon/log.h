@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "err.h"
+
 enum log_level {
 	LOG_ERROR = 0,
 	LOG_WARN,
@@ -25,9 +27,17 @@ const char *log_level_name(enum log_level level);
 /* Returns 0 and sets *out for "error", "warn", "info" or "debug"; -1 otherwise. */
 int log_level_parse(const char *name, enum log_level *out);
 
-void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_msg(enum log_level level, const char *fmt, ...) ZT_PRINTF(2, 3);
 /* As log_msg, with ": " and strerror(errno) appended. */
-void log_errno(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_errno(enum log_level level, const char *fmt, ...) ZT_PRINTF(2, 3);
+
+/*
+ * Sends lines to sink instead of stderr (the Windows Event Log, when running
+ * as a service). sink gets the message redacted and made one line, without
+ * the time and level prefix. NULL: back to stderr.
+ */
+typedef void (*log_sink_fn)(enum log_level level, const char *msg);
+void log_set_sink(log_sink_fn sink);
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)

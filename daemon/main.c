@@ -32,6 +32,7 @@ static void usage(FILE *out)
 	        "       zt-token-proxy --check-config [--config FILE]\n"
 	        "       zt-token-proxy --print-config [--config FILE]\n"
 	        "       zt-token-proxy status [--url URL] [--json]\n"
+	        "%s"
 	        "       zt-token-proxy --version | --help\n"
 	        "\n"
 	        "Serves ZeroTier's APIs on localhost with the right token injected.\n"
@@ -43,8 +44,9 @@ static void usage(FILE *out)
 	        "  -V, --version       print the version\n"
 	        "  -h, --help          print this help\n"
 	        "\n"
-	        "Signals: SIGHUP reloads the configuration and tokens; SIGTERM and SIGINT stop\n"
-	        "gracefully. Exit status: 0 ok, 64 usage, 71 cannot listen, 78 configuration.\n");
+	        "%s"
+	        "Exit status: 0 ok, 64 usage, 71 cannot listen, 78 configuration.\n",
+	        service_usage(), service_control_help());
 }
 
 static void report_stderr(void *arg, bool is_error, const char *line)
@@ -211,6 +213,8 @@ int main(int argc, char **argv)
 	const char *path = NULL;
 	int mode = 0, c;
 
+	if ((c = service_command(argc, argv, serve)) >= 0)
+		return c;
 	if (argc > 1 && strcmp(argv[1], "status") == 0)
 		return status_cli(argc - 1, argv + 1);
 	while ((c = getopt_long(argc, argv, "c:Vh", longopts, NULL)) != -1) {

@@ -11,7 +11,8 @@
 
 #include "err.h"
 
-/* Milliseconds on a clock that never goes back. */
+/* Microseconds and milliseconds on a clock that never goes back. */
+uint64_t os_monotonic_us(void);
 uint64_t os_monotonic_ms(void);
 
 unsigned long os_pid(void);
@@ -28,6 +29,13 @@ void os_user_name(unsigned long uid, char *buf, size_t cap);
  * with errno set when the lookup failed.
  */
 ZT_WUR enum zt_err os_lookup_id(const char *name, bool group, unsigned long *id);
+
+/*
+ * Whether path does not depend on the working directory: "/..." on POSIX;
+ * "C:\...", "C:/...", "\\server\share\..." or one rooted on the current
+ * drive ("\..." or "/...") on Windows.
+ */
+bool os_path_is_absolute(const char *path);
 
 /*
  * Where ZeroTier One keeps its files when $ZEROTIER_HOME is not set

@@ -8,12 +8,17 @@
 #include "os.h"
 #include "ztp_build.h"
 
-uint64_t os_monotonic_ms(void)
+uint64_t os_monotonic_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+uint64_t os_monotonic_ms(void)
+{
+	return os_monotonic_us() / 1000;
 }
 
 unsigned long os_pid(void)
@@ -56,6 +61,11 @@ enum zt_err os_lookup_id(const char *name, bool group, unsigned long *id)
 		return ZT_ERR_NOENT;
 	*id = group ? (unsigned long)grp->gr_gid : (unsigned long)pwp->pw_uid;
 	return ZT_OK;
+}
+
+bool os_path_is_absolute(const char *path)
+{
+	return path[0] == '/';
 }
 
 const char *os_zerotier_home(void)

@@ -10,22 +10,16 @@
 #include <string.h>
 #include <time.h>
 
+#include "compat.h"
 #include "gate.h"
 #include "log.h"
 #include "metrics.h"
+#include "os.h"
 #include "proxy.h"
 #include "proxy_impl.h"
 #include "route.h"
 #include "server.h"
 #include "status.h"
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 void req_wake(struct req *req)
 {
@@ -303,7 +297,7 @@ void *proxy_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 	req->rt = runtime_ref(app->rt);
 	req->stats = metrics_unrouted();
 	req->mmethod = MM_OTHER;
-	req->start_us = now_us();
+	req->start_us = os_monotonic_us();
 	req->next = app->reqs;
 	if (app->reqs != NULL)
 		app->reqs->prev = req;
@@ -356,7 +350,7 @@ enum MHD_Result proxy_access(void *cls, struct MHD_Connection *conn, const char 
  */
 static void access_log(const struct req *req, enum MHD_RequestTerminationCode toe)
 {
-	uint64_t us = now_us() - req->start_us;
+	uint64_t us = os_monotonic_us() - req->start_us;
 	const char *target = req->target ? req->target : "-";
 	char upstream[32] = "-";
 

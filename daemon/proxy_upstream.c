@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "compat.h"
 #include "headers.h"
 #include "log.h"
 #include "metrics.h"
@@ -245,6 +246,16 @@ static bool build_headers(struct req *req)
 	return set_auth_header(req);
 }
 
+/* A libcurl without HTTP/2 (the Windows build's) refuses to be asked for it. */
+static bool curl_has_http2(void)
+{
+	static int has = -1;
+
+	if (has < 0)
+		has = (curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTP2) != 0;
+	return has;
+}
+
 static bool setup_easy(struct req *req, const char *method)
 {
 	const struct config *cfg = req->rt->cfg;
@@ -272,8 +283,9 @@ static bool setup_easy(struct req *req, const char *method)
 	      CURLE_OK;
 	ok &= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->upstream_ms) == CURLE_OK;
 	ok &= curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
-	                       req->route->tls ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1) ==
-	      CURLE_OK;
+	                       req->route->tls && curl_has_http2()
+	                           ? CURL_HTTP_VERSION_2TLS
+	                           : CURL_HTTP_VERSION_1_1) == CURLE_OK;
 	if (req->route->ca_file != NULL)
 		ok &= curl_easy_setopt(e, CURLOPT_CAINFO, req->route->ca_file) == CURLE_OK;
 	if (strcmp(method, "HEAD") == 0) {

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "err.h"
+
 struct sbuf {
 	char *data; /* NUL-terminated when not NULL; owned */
 	size_t len, cap, max;
@@ -23,7 +25,7 @@ bool sbuf_failed(const struct sbuf *b);
 
 void sbuf_put(struct sbuf *b, const char *s);
 void sbuf_putn(struct sbuf *b, const char *s, size_t n);
-void sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sbuf_printf(struct sbuf *b, const char *fmt, ...) ZT_PRINTF(2, 3);
 /* s as a JSON string literal (json.h's escaping), or null when s is NULL. */
 void sbuf_json_string(struct sbuf *b, const char *s);
 

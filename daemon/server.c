@@ -248,11 +248,11 @@ static enum zt_err listener_open(struct app *app, const struct config *cfg,
 	l->mhd = MHD_start_daemon(
 	    mhd_flags, 0, server_accept, app, proxy_access, app, MHD_OPTION_EXTERNAL_LOGGER,
 	    server_mhd_log, NULL, MHD_OPTION_NOTIFY_CONNECTION, server_notify, app,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, mhd_memory_limit(cfg), MHD_OPTION_LISTEN_SOCKET, fd,
-	    MHD_OPTION_URI_LOG_CALLBACK, proxy_uri_log, app, MHD_OPTION_NOTIFY_COMPLETED,
-	    proxy_completed, app, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
-	    MHD_OPTION_CONNECTION_TIMEOUT, idle_s, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
-	    MHD_OPTION_END);
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, mhd_memory_limit(cfg), MHD_OPTION_LISTEN_SOCKET,
+	    (MHD_socket)fd, MHD_OPTION_URI_LOG_CALLBACK, proxy_uri_log, app,
+	    MHD_OPTION_NOTIFY_COMPLETED, proxy_completed, app, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
+	    MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
 	if (l->mhd == NULL || (ZTP_MHD_EPOLL && (info = MHD_get_daemon_info(
 	                                             l->mhd, MHD_DAEMON_INFO_EPOLL_FD)) == NULL)) {
 		log_error("cannot start the HTTP server on %s", cl->text);

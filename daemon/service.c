@@ -16,8 +16,7 @@
 static bool status_changed;
 
 /* Appends to buf (capacity cap); a full buffer stays full, ending at cap - 1. */
-__attribute__((format(printf, 4, 5))) static void append(char *buf, size_t cap, size_t *len,
-                                                         const char *fmt, ...)
+ZT_PRINTF(4, 5) static void append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -73,6 +72,6 @@ void service_changed(void)
 int service_tick(const struct app *app)
 {
 	if (status_changed && !app->stopping)
-		service_report(app, SERVICE_STATUS, NULL);
+		service_report(app, SERVICE_STATUS_LINE, NULL);
 	return service_watchdog();
 }

@@ -17,13 +17,31 @@
 #define SERVICE_STATUS_MAX 1024
 
 enum service_state {
-	SERVICE_READY,     /* start-up or a reload finished (also a failed one): serving */
-	SERVICE_RELOADING, /* a reload started */
-	SERVICE_STOPPING,  /* shutdown started */
-	SERVICE_STATUS,    /* only the status line changed */
+	SERVICE_READY,       /* start-up or a reload finished (also a failed one): serving */
+	SERVICE_RELOADING,   /* a reload started */
+	SERVICE_STOPPING,    /* shutdown started */
+	SERVICE_STATUS_LINE, /* only the status line changed */
 };
 
 /* --- Backend (service_<platform>.c) --- */
+
+/*
+ * The service manager's own commands, tried before the daemon's command
+ * line. Windows has "install [--config FILE]", "uninstall", and "--service
+ * [--config FILE]", which the Service Control Manager runs and which calls
+ * serve(config_path) as the service. Returns the exit status, or -1 when
+ * argv is none of them (always, on the other platforms).
+ */
+int service_command(int argc, char **argv, int (*serve)(const char *config_path));
+
+/* For --help: usage lines of those commands ("" if none), and how to reload and stop. */
+const char *service_usage(void);
+const char *service_control_help(void);
+
+/* What service_control_help() says where signals do the work. */
+#define SERVICE_SIGNALS_HELP                                                                       \
+	"Signals: SIGHUP reloads the configuration and tokens; SIGTERM and SIGINT stop\n"          \
+	"gracefully.\n"
 
 /*
  * Reads what the service manager passed in the environment and removes it,

@@ -188,6 +188,24 @@ static void init_sockets(void)
 	}
 }
 
+int service_command(int argc, char **argv, int (*serve)(const char *config_path))
+{
+	(void)argc;
+	(void)argv;
+	(void)serve;
+	return -1;
+}
+
+const char *service_usage(void)
+{
+	return "";
+}
+
+const char *service_control_help(void)
+{
+	return SERVICE_SIGNALS_HELP;
+}
+
 void service_init(void)
 {
 	/* Starting over keeps a second call (tests) from mixing old and new state. */
@@ -248,7 +266,7 @@ void service_notify(enum service_state state, const char *status)
 	case SERVICE_STOPPING:
 		n = snprintf(msg, sizeof(msg), "STOPPING=1\n");
 		break;
-	case SERVICE_STATUS:
+	case SERVICE_STATUS_LINE:
 		break;
 	}
 	len = n > 0 ? (size_t)n : 0;

@@ -1,3 +1,4 @@
+#include "compat.h"
 #include "sha256.h"
 
 #include <string.h>

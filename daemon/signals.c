@@ -8,14 +8,20 @@
 
 static int sig_pipe[2] = {-1, -1};
 
-static void sig_handler(int signo)
+void sig_post(unsigned events)
 {
 	int saved = errno;
-	unsigned char ev = signo == SIGHUP ? SIG_EV_RELOAD : SIG_EV_STOP;
+	unsigned char ev = (unsigned char)events;
 
 	/* A full pipe already holds an undelivered event: dropping is fine. */
-	(void)!write(sig_pipe[1], &ev, 1);
+	if (sig_pipe[1] != -1)
+		(void)!write(sig_pipe[1], &ev, 1);
 	errno = saved;
+}
+
+static void sig_handler(int signo)
+{
+	sig_post(signo == SIGHUP ? SIG_EV_RELOAD : SIG_EV_STOP);
 }
 
 enum zt_err sig_init(void)

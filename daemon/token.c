@@ -196,8 +196,8 @@ static void set_hint(struct token *t)
 	}
 }
 
-__attribute__((format(printf, 4, 5))) static void set_state(struct token *t, enum token_state state,
-                                                            int sys_errno, const char *fmt, ...)
+ZT_PRINTF(4, 5)
+static void set_state(struct token *t, enum token_state state, int sys_errno, const char *fmt, ...)
 {
 	va_list ap;
 

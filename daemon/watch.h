@@ -1,13 +1,15 @@
 /*
  * File watching: tells the caller that a path may have changed, so that it
  * re-reads it. Backends live in their own files (watch_inotify.c on Linux,
- * watch_kqueue.c on macOS and the BSDs, watch_poll.c everywhere;
- * ReadDirectoryChangesW to come) and meson picks one. A callback may be spurious: the caller compares what it reads.
+ * watch_kqueue.c on macOS and the BSDs, watch_win32.c (ReadDirectoryChangesW)
+ * on Windows, watch_poll.c everywhere) and meson picks one. A callback may be
+ * spurious: the caller compares what it reads.
  *
- * Covered: in-place rewrite (reported once the writer closes the file),
- * delete + create, rename over the file, symlink swaps (the file is a
- * symlink, or its directory's entries are swapped as Kubernetes does), and a
- * directory that does not exist yet.
+ * Covered: in-place rewrite (reported once the writer closes the file; on
+ * Windows once the writes pause), delete + create, rename over the file,
+ * symlink swaps (the file is a symlink, or its directory's entries are
+ * swapped as Kubernetes does; not on Windows), and a directory that does not
+ * exist yet.
  */
 #ifndef ZTP_WATCH_H
 #define ZTP_WATCH_H

@@ -6,7 +6,22 @@
 #define ZTP_CHECK_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#ifdef _WIN32
+/* The environment calls the tests use, in the C runtime's spelling. */
+static inline int setenv(const char *name, const char *value, int overwrite)
+{
+	(void)overwrite;
+	return _putenv_s(name, value);
+}
+
+static inline int unsetenv(const char *name)
+{
+	return _putenv_s(name, "");
+}
+#endif
 
 static int check_failed_in_test;
 static int check_test_number;

@@ -131,7 +131,7 @@ static void test_notify_messages(void)
 	CHECK(before <= usec && usec <= after);
 	service_notify(SERVICE_STOPPING, NULL);
 	CHECK_STR(next_msg(fd), "STOPPING=1\n");
-	service_notify(SERVICE_STATUS, "x");
+	service_notify(SERVICE_STATUS_LINE, "x");
 	CHECK_STR(next_msg(fd), "STATUS=x");
 	CHECK(service_watchdog() == -1); /* not asked for */
 	CHECK(!pending(fd));

@@ -1,0 +1,116 @@
+/*
+ * Sockets on Windows (Winsock). There are no unix socket files to serve:
+ * configurations that name one are refused when they load. A failing call
+ * leaves its Winsock error code in errno, for sock_strerror().
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include <curl/curl.h>
+
+#include "config.h"
+#include "server.h"
+#include "sock.h"
+
+static int fail(SOCKET s)
+{
+	int err = WSAGetLastError();
+
+	if (s != INVALID_SOCKET)
+		closesocket(s);
+	errno = err;
+	return -1;
+}
+
+int sock_listen_tcp(const struct cfg_listen *cl, char *bound, size_t cap)
+{
+	struct sockaddr_storage ss;
+	int sslen = sizeof(ss);
+	BOOL on = TRUE;
+	u_long nonblocking = 1;
+	SOCKET s = WSASocketW(cl->addr.ss_family, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
+	                      WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+
+	if (s == INVALID_SOCKET)
+		return fail(s);
+	/*
+	 * SO_REUSEADDR would let another process bind the same port and take
+	 * connections meant for us; exclusive use is what POSIX's default gives.
+	 */
+	if (setsockopt(s, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&on, sizeof(on)) != 0 ||
+	    ioctlsocket(s, FIONBIO, &nonblocking) != 0 ||
+	    (cl->addr.ss_family == AF_INET6 &&
+	     setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, (const char *)&on, sizeof(on)) != 0) ||
+	    bind(s, (const struct sockaddr *)&cl->addr, (int)cl->addrlen) != 0 ||
+	    listen(s, SOMAXCONN) != 0 || getsockname(s, (struct sockaddr *)&ss, &sslen) != 0)
+		return fail(s);
+	server_format_addr((struct sockaddr *)&ss, bound, cap);
+	return (int)s;
+}
+
+int sock_listen_unix(struct app *app, const struct cfg_listen *cl, struct listener *l)
+{
+	(void)app;
+	(void)cl;
+	(void)l;
+	errno = WSAEAFNOSUPPORT;
+	return -1;
+}
+
+void sock_unix_remove(struct listener *l)
+{
+	(void)l;
+}
+
+const char *sock_strerror(int err)
+{
+	static char text[256];
+	DWORD n;
+
+	if (err < WSABASEERR)
+		return strerror(err);
+	n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL,
+	                   (DWORD)err, 0, text, sizeof(text), NULL);
+	while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == '.'))
+		text[--n] = '\0';
+	if (n == 0)
+		snprintf(text, sizeof(text), "Winsock error %d", err);
+	return text;
+}
+
+bool sock_make_nonblocking(int fd)
+{
+	u_long on = 1;
+
+	return ioctlsocket((SOCKET)fd, FIONBIO, &on) == 0;
+}
+
+void sock_shutdown(int fd)
+{
+	(void)shutdown((SOCKET)fd, SD_BOTH);
+}
+
+void sock_close(int fd)
+{
+	closesocket((SOCKET)fd);
+}
+
+/* Winsock's fd_set is a list of sockets, not a bitmap indexed by descriptor. */
+bool sock_fdset_push(const fd_set *rs, const fd_set *ws, int max, sock_push_fn push, void *arg)
+{
+	(void)max;
+	for (u_int i = 0; i < rs->fd_count; i++) {
+		SOCKET s = rs->fd_array[i];
+		short events = CURL_WAIT_POLLIN;
+
+		if (FD_ISSET(s, (fd_set *)ws))
+			events |= CURL_WAIT_POLLOUT;
+		if (!push(arg, (int)s, events))
+			return false;
+	}
+	for (u_int i = 0; i < ws->fd_count; i++)
+		if (!FD_ISSET(ws->fd_array[i], (fd_set *)rs) &&
+		    !push(arg, (int)ws->fd_array[i], CURL_WAIT_POLLOUT))
+			return false;
+	return true;
+}
