@@ -2,10 +2,11 @@
 # One command on a fresh Debian 12: install what is missing, build, and run
 # every test: format check, unit tests, black-box scenarios, a benchmark smoke
 # run, the same under AddressSanitizer + UndefinedBehaviorSanitizer, the
-# scenarios again with the select()-style wait of non-Linux systems, and the
-# fuzz targets.
+# scenarios again with the select()-style wait of non-Linux systems, the
+# Windows build under Wine (tests/windows.sh), and the fuzz targets.
 # Ends with "tests: N passed, N failed". FUZZ_SECONDS (default 60) sets the
-# time per fuzz target; SKIP_FUZZ=1, SKIP_ASAN=1 and SKIP_BENCH=1 shorten a local run;
+# time per fuzz target; SKIP_FUZZ=1, SKIP_ASAN=1, SKIP_BENCH=1 and SKIP_WINDOWS=1 shorten a
+# local run;
 # BUILD_PREFIX (default "build") names the build directories.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -14,61 +15,14 @@ asan=${BUILD_PREFIX:-build}-asan
 sel=${BUILD_PREFIX:-build}-select
 scripts/bootstrap.sh --test || { echo "tests: 0 passed, 1 failed"; exit 1; }
 
-passed=0
-failed=0
 logdir=$(mktemp -d /tmp/ztp-test.XXXXXX)
-
-count() { # count PASSED FAILED NAME
-	passed=$((passed + $1))
-	failed=$((failed + $2))
-	echo "== $3: $1 passed, $2 failed"
-}
-
-step() { # step NAME COMMAND...: a step that is one test
-	local name=$1
-	shift
-	if "$@" >"$logdir/$name.log" 2>&1; then
-		count 1 0 "$name"
-	else
-		cat "$logdir/$name.log"
-		count 0 1 "$name"
-	fi
-}
-
-tap() { # tap NAME BINARY...: every TAP line of unit test binaries
-	local name=$1 p=0 f=0 out
-	shift
-	for bin in "$@"; do
-		out=$("$bin" 2>&1)
-		p=$((p + $(grep -c '^ok ' <<<"$out")))
-		f=$((f + $(grep -c '^not ok ' <<<"$out")))
-		if grep -q '^not ok ' <<<"$out" || ! grep -q '^1\.\.' <<<"$out"; then
-			echo "--- $bin"
-			echo "$out"
-			grep -q '^1\.\.' <<<"$out" || f=$((f + 1)) # crashed before its plan
-		fi
-	done
-	count "$p" "$f" "$name"
-}
-
-summary() { # summary NAME LOG: a runner that prints "...: N passed, N failed"
-	local line
-	line=$(grep -E '^[a-z ]*: [0-9]+ passed, [0-9]+ failed' "$2" | tail -n 1)
-	if [ -z "$line" ]; then
-		cat "$2"
-		count 0 1 "$1 (no summary line)"
-		return
-	fi
-	grep -E '^(FAIL|ERROR)' -A 30 "$2" | head -200
-	count "$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")" \
-		"$(sed -E 's/.*passed, ([0-9]+) failed.*/\1/' <<<"$line")" "$1"
-}
+. scripts/tally.sh
 
 unit_bins() {
 	find "$1/tests/unit" -maxdepth 1 -type f -perm -u+x -name 'test_*' | sort
 }
 
-step format bash -c 'clang-format --dry-run --Werror daemon/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c \
+step format bash -c 'clang-format --dry-run --Werror daemon/*.[ch] windows-service/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c \
 	tests/bench/*.c'
 
 # Release-like build with warnings as errors.
@@ -104,6 +58,12 @@ if step build-select bash -c "rm -rf $sel && meson setup $sel -Dwerror=true -Dht
 	python3 tests/scenarios/run.py -j 2 --binary $sel/daemon/zt-token-proxy \
 		>"$logdir/scenarios-select.log" 2>&1
 	summary scenarios-select "$logdir/scenarios-select.log"
+fi
+
+# Windows: cross-built with mingw-w64, run under Wine (unit, scenarios, the service).
+if [ "${SKIP_WINDOWS:-0}" != 1 ]; then
+	bash tests/windows.sh >"$logdir/windows.log" 2>&1
+	summary windows "$logdir/windows.log"
 fi
 
 if [ "${SKIP_FUZZ:-0}" != 1 ]; then

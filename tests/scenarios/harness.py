@@ -25,6 +25,7 @@ import os
 import random
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -60,6 +61,24 @@ def default_binary():
 
 def binary_path():
     return os.path.abspath(os.environ.get("ZTP_BINARY") or default_binary())
+
+
+# The Windows build, run under Wine (tests/windows.sh): tests of what Windows lacks skip.
+WINDOWS = os.environ.get("ZTP_TARGET") == "windows"
+# How the daemon joins a directory and a file name.
+SEP = "\\" if WINDOWS else "/"
+NO_SIGHUP = "no SIGHUP on Windows: the service reloads on paramchange (tests/windows/test_service.py)"
+
+
+def _text(data):
+    """Output as text; Windows programs end their lines with CRLF."""
+    text = data.decode("utf-8", "replace")
+    return text.replace("\r\n", "\n") if WINDOWS else text
+
+
+def exe_wrapper():
+    """What runs the binary: nothing, or e.g. ["wine"] for the Windows build (ZTP_EXE_WRAPPER)."""
+    return shlex.split(os.environ.get("ZTP_EXE_WRAPPER", ""))
 
 
 _ASAN = None
@@ -591,7 +610,9 @@ class CentralService(LocalService):
 
     @property
     def url(self):
-        return f"https://127.0.0.1:{self.port}/"
+        # Schannel (the Windows build's TLS) matches only DNS names, not IP addresses, against a
+        # certificate; the stand-in's certificate names both.
+        return f"https://{'localhost' if WINDOWS else '127.0.0.1'}:{self.port}/"
 
     def _credential(self, h, path, query):
         a = h.headers.get("Authorization")
@@ -655,7 +676,9 @@ class Proxy:
             env = dict(env or {}, ZT_TOKEN_PROXY_CONFIG=self.config_path)
         self.env = test.daemon_env(env)
         self.as_nobody = as_nobody
-        cmd = [binary_path()]
+        if as_nobody and WINDOWS:
+            raise unittest.SkipTest("no uids on Windows")
+        cmd = exe_wrapper() + [binary_path()]
         if config_via == "flag":
             cmd += ["--config", self.config_path]
         cmd += list(args or [])
@@ -707,14 +730,14 @@ class Proxy:
     def log_text(self):
         try:
             with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
+                return _text(f.read())
         except FileNotFoundError:
             return ""
 
     def out_text(self):
         try:
             with open(self.out_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
+                return _text(f.read())
         except FileNotFoundError:
             return ""
 
@@ -769,6 +792,8 @@ class Proxy:
         os.kill(self.pid, sig)
 
     def sighup(self):
+        if WINDOWS:
+            raise unittest.SkipTest(NO_SIGHUP)
         self.signal(signal.SIGHUP)
 
     def sigterm(self):
@@ -798,10 +823,11 @@ class Proxy:
         raise AssertionError("no RssAnon in /proc/PID/status")
 
     def stop(self):
-        """SIGTERM, then SIGKILL after 10 s; returns the exit code (negative: killed by signal)."""
+        """SIGTERM, then SIGKILL after 10 s; returns the exit code (negative: killed by signal).
+        Under Wine, SIGINT: Wine turns it into the Ctrl-C event a Windows program can catch."""
         if self.proc.poll() is None:
             self.expect_exit = True
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(signal.SIGINT if WINDOWS else signal.SIGTERM)
             try:
                 self.proc.wait(10 * SCALE)
             except subprocess.TimeoutExpired:
@@ -945,7 +971,8 @@ class ScenarioTest(unittest.TestCase):
     def daemon_env(self, extra=None):
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "ZEROTIER_HOME": self.zt_home, "HOME": self.tmp,
                "LANG": "C"}
-        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "LD_LIBRARY_PATH"):
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "LD_LIBRARY_PATH", "WINEPREFIX",
+                  "WINEDEBUG", "WINEDLLOVERRIDES"):
             if k in os.environ:
                 env[k] = os.environ[k]
         env.update(extra or {})
@@ -966,10 +993,10 @@ class ScenarioTest(unittest.TestCase):
 
     def run_cli(self, args, env=None, timeout=30, input_text=None):
         """Runs the binary with args in the clean environment; output is kept for the leak check."""
-        p = subprocess.run([binary_path(), *args], env=self.daemon_env(env), cwd=self.tmp,
+        p = subprocess.run(exe_wrapper() + [binary_path(), *args], env=self.daemon_env(env), cwd=self.tmp,
                            input=(input_text or "").encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            timeout=timeout * SCALE)
-        res = CliResult(p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace"))
+        res = CliResult(p.returncode, _text(p.stdout), _text(p.stderr))
         self._outputs.append((f"output of {' '.join(args)[:80]}", res.stdout + res.stderr))
         return res
 

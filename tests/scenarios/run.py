@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Runs the black-box scenarios (tests/scenarios/test_*.py) against the daemon binary.
 
-  /usr/bin/python3 tests/scenarios/run.py [--binary PATH] [-k PATTERN] [-j N]
+  /usr/bin/python3 tests/scenarios/run.py [--binary PATH] [-k PATTERN]... [-j N]
 
 Each test file runs in its own worker process (its own process group, so daemons left by a
 hung test are killed with it); -j N runs N files at once. One line per test, then
@@ -214,7 +214,8 @@ class Runner:
 def main():
     ap = argparse.ArgumentParser(description="zt-token-proxy black-box scenarios")
     ap.add_argument("--binary", help="daemon binary (default: $ZTP_BINARY, else build/zt-token-proxy or build/daemon/zt-token-proxy)")
-    ap.add_argument("-k", dest="pattern", help="run only tests whose id contains PATTERN")
+    ap.add_argument("-k", dest="patterns", action="append",
+                    help="run only tests whose id contains PATTERN (repeatable: any of them)")
     ap.add_argument("-j", dest="jobs", type=int, default=1, help="test files run in parallel (default 1)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -241,7 +242,7 @@ def main():
                                                       for ln in traceback.format_exc().splitlines()))
             groups.append(None)
             continue
-        ids = [i for i in ids if not args.pattern or args.pattern in i]
+        ids = [i for i in ids if not args.patterns or any(p in i for p in args.patterns)]
         if ids:
             groups.append(ids)
     import_failures = groups.count(None)

@@ -1,12 +1,15 @@
 """Central over TLS: 'token' (v1) and 'Bearer' (v2) styles, ca_file, verification, keep-alive reuse."""
 
 import hashlib
+import unittest
 
-from harness import ScenarioTest, config, make_ca, route
+from harness import WINDOWS, ScenarioTest, config, make_ca, route
 
 
 class CentralTlsTests(ScenarioTest):
-    def start(self, host="127.0.0.1", ca_file=True, ca="main"):
+    def start(self, host=None, ca_file=True, ca="main"):
+        # Schannel (Windows) matches DNS names only, not IP addresses, against a certificate.
+        host = host or ("localhost" if WINDOWS else "127.0.0.1")
         self.t1, self.t2 = self.new_token(), self.new_token()
         self.svc = self.central_service(token=self.t1, token_v2=self.t2, ca=ca)
         upstream = f"https://{host}:{self.svc.port}/"
@@ -67,6 +70,8 @@ class CentralTlsTests(ScenarioTest):
         self.assertRouteField(r.json(), "/central/")
         self.assertEqual(self.svc.requests, [], "no HTTP request (and so no token) may reach an unverified server")
 
+    @unittest.skipIf(WINDOWS, "Wine's Schannel does not check a chain against the system store "
+                              "(Windows does); with a ca_file the check is curl's and is tested")
     def test_system_store_refuses_private_ca(self):
         px = self.start(ca_file=None)
         r = px.get("/central/api/v1/status")

@@ -3,8 +3,9 @@
 import os
 import socket
 import time
+import unittest
 
-from harness import SCALE, ScenarioTest, config, free_port, route
+from harness import SCALE, SEP, ScenarioTest, config, free_port, route
 
 
 class ErrorTests(ScenarioTest):
@@ -77,7 +78,7 @@ class ErrorTests(ScenarioTest):
     def test_builtin_local_token_missing(self):
         self.svc = self.local_service(token=self.new_token())
         px = self.proxy(config([route("/", self.svc.url, "local", "x-zt1-auth")]))
-        path = os.path.join(self.zt_home, "authtoken.secret")
+        path = self.zt_home + SEP + "authtoken.secret"
         self.assertTokenUnavailable(px.get("/status"), "/", "local", f"file {path}", "missing")
 
     def test_env_token_unset(self):

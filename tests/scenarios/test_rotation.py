@@ -11,10 +11,13 @@ Each rotation is checked twice:
 import os
 import shutil
 import time
+import unittest
 
-from harness import ScenarioTest, config, route
+from harness import WINDOWS, ScenarioTest, config, route
 
-LATENCY = 0.2  # the contract says 100 ms; we allow twice that
+# The contract says 100 ms; we allow twice that. On Windows, where no event says that a writer
+# closed the file, changes are reported once the writes pause, 100-200 ms later.
+LATENCY = 0.4 if WINDOWS else 0.2
 POLL_FOR = 2.0
 
 
@@ -113,6 +116,7 @@ class RotationTests(ScenarioTest):
             os.replace(tmp, path)
         self.check_rotation(change)
 
+    @unittest.skipIf(WINDOWS, "symlinked token files are not followed on Windows")
     def test_symlink_swap(self):
         self.old = self.new_token()
         versions = self.path("versions")
@@ -130,6 +134,7 @@ class RotationTests(ScenarioTest):
             os.replace(path + ".lnk", path)
         self.check_rotation(change)
 
+    @unittest.skipIf(WINDOWS, "symlinked token files are not followed on Windows")
     def test_kubernetes_data_swap(self):
         # A mounted Secret: token -> ..data/token, ..data -> ..<timestamp>/, swapped atomically.
         self.old = self.new_token()
