@@ -38,18 +38,21 @@ class ServiceTests(ScenarioTest):
     def setUpClass(cls):
         # Wine's services.exe exits with the last ordinary Wine process and, started again by
         # the next one, starts every automatic service as at boot. An idle console keeps it up,
-        # so that the service starts when `sc start` says and not before.
-        # Started first, it also starts services.exe, which passes its WINEDEBUG and stderr on to
-        # the services: +eventlog writes every ReportEventW call there, for the Event Log check.
-        # A new wineserver first, so that services.exe does start from here.
+        # so that the service starts when `sc start` says and not before. Started first, on a
+        # new wineserver, that console also starts services.exe, which hands its WINEDEBUG and
+        # stderr on to the services: +eventlog writes every ReportEventW call there, for the
+        # Event Log check.
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}  # it outlives us
         subprocess.run(["wineserver", "-k"], **quiet)
         subprocess.run(["wineserver", "-w"], **quiet)
         subprocess.run(["wineserver", "-p"], check=True, **quiet)
         cls.eventlog = tempfile.NamedTemporaryFile(prefix="ztp-eventlog-", suffix=".txt")
-        cls.keeper = subprocess.Popen(["wine", "cmd", "/c", "pause"], stdin=subprocess.PIPE,
-                                      stdout=subprocess.DEVNULL, stderr=cls.eventlog,
+        cls.keeper = subprocess.Popen(["wine", "cmd", "/c", "echo ready & pause"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=cls.eventlog,
                                       env=dict(os.environ, WINEDEBUG="-all,+eventlog"))
+        # Once it speaks, services.exe is its child, not that of a command below.
+        if b"ready" not in cls.keeper.stdout.readline():
+            raise RuntimeError("the Wine console that keeps services.exe up did not start")
 
     @classmethod
     def tearDownClass(cls):
@@ -59,6 +62,7 @@ class ServiceTests(ScenarioTest):
         except subprocess.TimeoutExpired:
             cls.keeper.kill()
             cls.keeper.wait()
+        cls.keeper.stdout.close()
         cls.eventlog.close()
 
     def eventlog_lines(self):
@@ -69,9 +73,16 @@ class ServiceTests(ScenarioTest):
         return re.findall(r'(trace|warn|err):eventlog:ReportEventW.*?L"(.*)"', text)
 
     def wine(self, *args, timeout=60):
+        """Runs a Wine command. Its output goes through files, not pipes: a Wine process that it
+        starts in the background (services.exe) would hold a pipe open long after it exits."""
         env = dict(os.environ, WINEDEBUG=os.environ.get("WINEDEBUG", "-all"))
-        r = subprocess.run(["wine", *args], capture_output=True, text=True, errors="replace", env=env,
-                           timeout=timeout)
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            rc = subprocess.run(["wine", *args], stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                env=env, timeout=timeout).returncode
+            out.seek(0)
+            err.seek(0)
+            r = subprocess.CompletedProcess(args, rc, out.read().decode("utf-8", "replace"),
+                                            err.read().decode("utf-8", "replace"))
         self._outputs.append((f"wine {' '.join(args)}", r.stdout + r.stderr))
         return r
 
