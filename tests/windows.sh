@@ -13,6 +13,7 @@ TALLY_PREFIX="windows "
 . scripts/tally.sh
 
 finish() {
+	exec 9>&-
 	if [ -n "${WINEPREFIX:-}" ]; then
 		wineserver -k >/dev/null 2>&1
 		wineserver -w >/dev/null 2>&1
@@ -44,6 +45,12 @@ export WINEPREFIX WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 # Wine's background processes outlive the commands that start them: none may hold our stdout.
 wineserver -p >/dev/null 2>&1
 wineboot -i >"$logdir/wineboot.log" 2>&1
+# An idle console for the whole run (until fd 9 closes): Wine then keeps its system processes up
+# between the daemons the scenarios start, instead of stopping and starting them around each
+# one, which now and then made a daemon's start fail with no word.
+mkfifo "$logdir/keeper"
+wine cmd /c pause <"$logdir/keeper" >/dev/null 2>&1 &
+exec 9>"$logdir/keeper"
 
 # Unit tests: TAP from each test program.
 TAP_RUNNER=wine tap unit "$build"/tests/unit/test_*.exe
