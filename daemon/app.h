@@ -50,7 +50,4 @@ struct app {
 	bool mhd_pending; /* a connection was resumed: run the listeners before waiting */
 };
 
-/* Milliseconds on a monotonic clock. */
-uint64_t app_now_ms(void);
-
 #endif

@@ -16,11 +16,6 @@
 /* Longest single wait; bounds how late a retiring listener is reaped. */
 #define LOOP_MAX_WAIT_MS 1000
 
-uint64_t app_now_ms(void)
-{
-	return os_monotonic_ms();
-}
-
 static void run_transfers(struct app *app)
 {
 	CURLMsg *msg;
@@ -90,7 +85,7 @@ static void begin_stop(struct app *app, uint64_t *deadline)
 		return;
 	app->stopping = true;
 	service_notify(SERVICE_STOPPING, "stopping");
-	*deadline = app_now_ms() + app->rt->cfg->shutdown_ms;
+	*deadline = os_monotonic_ms() + app->rt->cfg->shutdown_ms;
 	server_quiesce(app);
 	log_info("stopping: %u request%s in flight, waiting up to %u ms", app->nreqs,
 	         app->nreqs == 1 ? "" : "s", app->rt->cfg->shutdown_ms);
@@ -152,7 +147,7 @@ int loop_run(struct app *app)
 		timeout = min_timeout(timeout, watch_timeout_ms(app->watch));
 		timeout = min_timeout(timeout, service_tick(app));
 		if (app->stopping) {
-			now = app_now_ms();
+			now = os_monotonic_ms();
 			timeout = min_timeout(timeout, now >= deadline ? 0 : (int)(deadline - now));
 		}
 		if (app->mhd_pending)
@@ -179,7 +174,7 @@ int loop_run(struct app *app)
 		if ((wfd >= 0 && ws.fds[watch_at].revents != 0) ||
 		    watch_timeout_ms(app->watch) == 0)
 			watch_process(app->watch);
-		now = app_now_ms();
+		now = os_monotonic_ms();
 		server_reap(app, now);
 		if (app->stopping) {
 			if (app->nreqs == 0)

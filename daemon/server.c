@@ -7,6 +7,7 @@
 #include <microhttpd.h>
 
 #include "log.h"
+#include "os.h"
 #include "peercred.h"
 #include "proxy.h"
 #include "server.h"
@@ -187,7 +188,7 @@ void server_client_deadline(struct client *c, const char *what, uint32_t ms)
 	if (c == NULL)
 		return;
 	c->waiting_for = what;
-	c->deadline_ms = ms > 0 ? app_now_ms() + ms : 0;
+	c->deadline_ms = ms > 0 ? os_monotonic_ms() + ms : 0;
 }
 
 /*
@@ -362,7 +363,7 @@ enum zt_err server_apply(struct app *app, const struct config *cfg)
 {
 	struct listener *opened = NULL, *l, *next;
 	enum zt_err err = ZT_OK;
-	uint64_t deadline = app_now_ms() + cfg->shutdown_ms;
+	uint64_t deadline = os_monotonic_ms() + cfg->shutdown_ms;
 
 	if (service_socket_count() > 0)
 		return app->listeners != NULL ? ZT_OK : server_adopt(app, cfg);
@@ -396,7 +397,7 @@ enum zt_err server_apply(struct app *app, const struct config *cfg)
 
 void server_quiesce(struct app *app)
 {
-	uint64_t deadline = app_now_ms() + app->rt->cfg->shutdown_ms;
+	uint64_t deadline = os_monotonic_ms() + app->rt->cfg->shutdown_ms;
 
 	for (struct listener *l = app->listeners; l != NULL; l = l->next)
 		listener_retire(l, deadline);

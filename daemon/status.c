@@ -47,7 +47,7 @@ static void note_tokens(const struct runtime *rt)
 void status_started(const struct runtime *rt)
 {
 	st.started = st.config_loaded = time(NULL);
-	st.started_ms = app_now_ms();
+	st.started_ms = os_monotonic_ms();
 	note_tokens(rt);
 }
 
@@ -433,7 +433,7 @@ static void serve_status_json(struct app *app, bool ok, struct sbuf *b)
 	json_str(b, &first, "version", ZTP_VERSION);
 	json_u64(b, &first, "pid", (uint64_t)os_pid());
 	json_time(b, &first, "started", st.started);
-	json_u64(b, &first, "uptime_seconds", (app_now_ms() - st.started_ms) / 1000);
+	json_u64(b, &first, "uptime_seconds", (os_monotonic_ms() - st.started_ms) / 1000);
 	json_bool(b, &first, "healthy", ok);
 	json_key(b, &first, "problems");
 	write_problems(rt, b);
@@ -498,7 +498,7 @@ static void serve_status_text(struct app *app, bool ok, struct sbuf *b)
 	char cells[NCOLS][CELL_MAX], up[32], when[48];
 	size_t width[NCOLS], nproblems = 0;
 
-	duration_text((app_now_ms() - st.started_ms) / 1000, up, sizeof(up));
+	duration_text((os_monotonic_ms() - st.started_ms) / 1000, up, sizeof(up));
 	sbuf_printf(b, "zt-token-proxy %s (pid %d): %s, up %s\n", ZTP_VERSION, (int)os_pid(),
 	            ok ? "healthy" : "UNHEALTHY", up);
 	iso_time(st.config_loaded, when, sizeof(when), false);
