@@ -38,11 +38,6 @@ int service_command(int argc, char **argv, int (*serve)(const char *config_path)
 const char *service_usage(void);
 const char *service_control_help(void);
 
-/* What service_control_help() says where signals do the work. */
-#define SERVICE_SIGNALS_HELP                                                                       \
-	"Signals: SIGHUP reloads the configuration and tokens; SIGTERM and SIGINT stop\n"          \
-	"gracefully.\n"
-
 /*
  * Reads what the service manager passed in the environment and removes it,
  * so that nothing the daemon starts inherits it. Call before anything else

@@ -4,24 +4,6 @@
  */
 #include "service.h"
 
-int service_command(int argc, char **argv, int (*serve)(const char *config_path))
-{
-	(void)argc;
-	(void)argv;
-	(void)serve;
-	return -1;
-}
-
-const char *service_usage(void)
-{
-	return "";
-}
-
-const char *service_control_help(void)
-{
-	return SERVICE_SIGNALS_HELP;
-}
-
 void service_init(void)
 {
 }

@@ -188,24 +188,6 @@ static void init_sockets(void)
 	}
 }
 
-int service_command(int argc, char **argv, int (*serve)(const char *config_path))
-{
-	(void)argc;
-	(void)argv;
-	(void)serve;
-	return -1;
-}
-
-const char *service_usage(void)
-{
-	return "";
-}
-
-const char *service_control_help(void)
-{
-	return SERVICE_SIGNALS_HELP;
-}
-
 void service_init(void)
 {
 	/* Starting over keeps a second call (tests) from mixing old and new state. */
