@@ -18,6 +18,7 @@
 struct MHD_Daemon;
 struct req;
 struct client;
+struct xfers;
 
 struct listener {
 	struct listener *next;
@@ -42,6 +43,7 @@ struct app {
 	struct runtime *rt;      /* current; requests hold their own references */
 	CURLM *multi;
 	CURLSH *share;
+	struct xfers *xfers; /* the sockets and timer libcurl waits on (xfer.c) */
 	struct watch *watch;
 	struct listener *listeners;
 	struct req *reqs; /* every live request, for shutdown */

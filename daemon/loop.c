@@ -11,21 +11,12 @@
 #include "server.h"
 #include "service.h"
 #include "signals.h"
+#include "sock.h"
 #include "status.h"
+#include "xfer.h"
 
 /* Longest single wait; bounds how late a retiring listener is reaped. */
 #define LOOP_MAX_WAIT_MS 1000
-
-static void run_transfers(struct app *app)
-{
-	CURLMsg *msg;
-	int running, queued;
-
-	curl_multi_perform(app->multi, &running);
-	while ((msg = curl_multi_info_read(app->multi, &queued)) != NULL)
-		if (msg->msg == CURLMSG_DONE)
-			proxy_transfer_done(app, msg->easy_handle, msg->data.result);
-}
 
 static void reload_report(void *arg, bool is_error, const char *line)
 {
@@ -102,7 +93,7 @@ static int min_timeout(int a, int b)
 
 /* The descriptors of one wait, grown as listeners and connections come and go. */
 struct waitset {
-	struct curl_waitfd *fds;
+	struct pollfd *fds;
 	size_t n, cap;
 };
 
@@ -112,14 +103,14 @@ static bool waitset_push(void *arg, int fd, short events)
 
 	if (ws->n == ws->cap) {
 		size_t cap = ws->cap ? ws->cap * 2 : 16;
-		struct curl_waitfd *p = realloc(ws->fds, cap * sizeof(*p));
+		struct pollfd *p = realloc(ws->fds, cap * sizeof(*p));
 
 		if (p == NULL)
 			return false;
 		ws->fds = p;
 		ws->cap = cap;
 	}
-	ws->fds[ws->n++] = (struct curl_waitfd){.fd = fd, .events = events};
+	ws->fds[ws->n++] = (struct pollfd){.fd = fd, .events = events};
 	return true;
 }
 
@@ -130,20 +121,23 @@ int loop_run(struct app *app)
 
 	for (;;) {
 		int timeout = LOOP_MAX_WAIT_MS, wfd = watch_fd(app->watch);
-		size_t sig_at, watch_at;
+		size_t sig_at, watch_at, xfer_at;
 		uint64_t now;
 
 		ws.n = 0;
-		sig_at = 0;
-		watch_at = 0;
 		if (!server_wait_fds(app, waitset_push, &ws, &timeout) ||
-		    !waitset_push(&ws, sig_fd(), CURL_WAIT_POLLIN) ||
-		    (wfd >= 0 && !waitset_push(&ws, wfd, CURL_WAIT_POLLIN))) {
+		    !waitset_push(&ws, sig_fd(), POLLIN) ||
+		    (wfd >= 0 && !waitset_push(&ws, wfd, POLLIN))) {
 			log_error("out of memory in the event loop");
 			break;
 		}
-		watch_at = wfd >= 0 ? ws.n - 1 : ws.n;
 		sig_at = wfd >= 0 ? ws.n - 2 : ws.n - 1;
+		watch_at = wfd >= 0 ? ws.n - 1 : ws.n;
+		xfer_at = ws.n;
+		if (!xfer_wait_fds(app, waitset_push, &ws, &timeout)) {
+			log_error("out of memory in the event loop");
+			break;
+		}
 		timeout = min_timeout(timeout, watch_timeout_ms(app->watch));
 		timeout = min_timeout(timeout, service_tick(app));
 		if (app->stopping) {
@@ -153,11 +147,14 @@ int loop_run(struct app *app)
 		if (app->mhd_pending)
 			timeout = 0;
 
-		curl_multi_poll(app->multi, ws.fds, (unsigned)ws.n, timeout, NULL);
+		/* On EINTR nothing is ready; the signal is seen on its descriptor next time. */
+		if (sock_poll(ws.fds, ws.n, timeout) < 0)
+			for (size_t i = 0; i < ws.n; i++)
+				ws.fds[i].revents = 0;
 
 		app->mhd_pending = false;
 		server_run(app);
-		run_transfers(app);
+		xfer_run(app, ws.fds + xfer_at, ws.n - xfer_at);
 		if (app->mhd_pending) {
 			/* Answer what the transfers just made ready without another wait. */
 			app->mhd_pending = false;

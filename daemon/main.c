@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
-
 #include "app.h"
 #include "config.h"
 #include "harden.h"
@@ -18,6 +16,7 @@
 #include "service.h"
 #include "signals.h"
 #include "status.h"
+#include "xfer.h"
 #include "ztp_build.h"
 
 /* sysexits(3) values, spelled out so the meaning stays next to the number. */
@@ -120,17 +119,6 @@ static int print_config(const char *path)
 	return 0;
 }
 
-static bool app_init_curl(struct app *app)
-{
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
-	    (app->multi = curl_multi_init()) == NULL || (app->share = curl_share_init()) == NULL)
-		return false;
-	/* Warm TLS sessions and DNS answers outlive any one request. */
-	return curl_share_setopt(app->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) ==
-	           CURLSHE_OK &&
-	       curl_share_setopt(app->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) == CURLSHE_OK;
-}
-
 static void log_routes(const struct config *cfg)
 {
 	for (size_t i = 0; i < cfg->nroutes; i++) {
@@ -165,7 +153,7 @@ static int serve(const char *path)
 		return EXIT_OSERR;
 	}
 	status_started(app.rt);
-	if (!app_init_curl(&app)) {
+	if (xfer_open(&app) != ZT_OK) {
 		log_error("cannot initialise libcurl");
 		goto out;
 	}
@@ -190,11 +178,7 @@ out:
 		runtime_unref(app.rt);
 	if (app.watch != NULL)
 		watch_close(app.watch);
-	if (app.multi != NULL)
-		curl_multi_cleanup(app.multi);
-	if (app.share != NULL)
-		curl_share_cleanup(app.share);
-	curl_global_cleanup();
+	xfer_close(&app);
 	status_fini();
 	return status;
 }

@@ -20,6 +20,7 @@
 #include "route.h"
 #include "server.h"
 #include "status.h"
+#include "xfer.h"
 
 void req_wake(struct req *req)
 {
@@ -45,7 +46,7 @@ static void req_free(struct req *req)
 	if (req->easy != NULL) {
 		if (req->running)
 			curl_multi_remove_handle(app->multi, req->easy);
-		curl_easy_cleanup(req->easy);
+		xfer_easy_give(app, req->easy);
 	}
 	for (struct curl_slist *h = req->hdrs; h != NULL; h = h->next)
 		explicit_bzero(h->data, strlen(h->data));

@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "proxy.h"
 #include "proxy_impl.h"
+#include "xfer.h"
 
 /* Upstream response headers kept for one response. */
 #define RESP_HEADERS_MAX (64 * 1024)
@@ -262,7 +263,7 @@ static bool setup_easy(struct req *req, const char *method)
 	CURL *e;
 	bool ok = true;
 
-	if ((e = req->easy = curl_easy_init()) == NULL)
+	if ((e = req->easy = xfer_easy_take(req->app)) == NULL)
 		return false;
 	/* Every option below can only fail for lack of memory or an old libcurl. */
 	ok &= curl_easy_setopt(e, CURLOPT_URL, req->url) == CURLE_OK;

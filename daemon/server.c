@@ -469,7 +469,7 @@ bool server_wait_fds(struct app *app, sock_push_fn push, void *arg, int *timeout
 	MHD_UNSIGNED_LONG_LONG ms;
 
 	for (struct listener *l = app->listeners; l != NULL; l = l->next) {
-		if (l->epoll_fd >= 0 ? !push(arg, l->epoll_fd, CURL_WAIT_POLLIN)
+		if (l->epoll_fd >= 0 ? !push(arg, l->epoll_fd, POLLIN)
 		                     : !push_fdset(l->mhd, push, arg))
 			return false;
 		if (MHD_get_timeout(l->mhd, &ms) == MHD_YES &&

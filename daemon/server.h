@@ -64,7 +64,7 @@ void server_close_all(struct app *app);
 
 /*
  * What the event loop waits on for the listeners: push(arg, fd, events) is
- * called for each descriptor (events are CURL_WAIT_POLLIN / _POLLOUT), and
+ * called for each descriptor (events are POLLIN / POLLOUT), and
  * *timeout_ms is lowered to libmicrohttpd's next deadline. Returns false
  * when push failed.
  */

@@ -16,7 +16,7 @@ struct app;
 struct cfg_listen;
 struct listener;
 
-/* How the event loop is told about a descriptor to wait on (CURL_WAIT_POLLIN / _POLLOUT). */
+/* How the event loop is told about a descriptor to wait on (POLLIN / POLLOUT). */
 typedef bool (*sock_push_fn)(void *arg, int fd, short events);
 
 /*
@@ -48,6 +48,9 @@ void sock_close(int fd);
  * Calls push for every descriptor in the read and write sets (max: the
  * highest one, as select() wants it). Returns false when push did.
  */
+/* poll(), or WSAPoll() on Windows: fds hold sockets only there. */
+int sock_poll(struct pollfd *fds, size_t n, int timeout_ms);
+
 bool sock_fdset_push(const fd_set *rs, const fd_set *ws, int max, sock_push_fn push, void *arg);
 
 #endif

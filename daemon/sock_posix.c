@@ -9,8 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "app.h"
 #include "config.h"
 #include "log.h"
@@ -199,11 +197,16 @@ void sock_close(int fd)
 bool sock_fdset_push(const fd_set *rs, const fd_set *ws, int max, sock_push_fn push, void *arg)
 {
 	for (int fd = 0; fd <= max; fd++) {
-		short events = (short)((FD_ISSET(fd, rs) ? CURL_WAIT_POLLIN : 0) |
-		                       (FD_ISSET(fd, ws) ? CURL_WAIT_POLLOUT : 0));
+		short events =
+		    (short)((FD_ISSET(fd, rs) ? POLLIN : 0) | (FD_ISSET(fd, ws) ? POLLOUT : 0));
 
 		if (events != 0 && !push(arg, fd, events))
 			return false;
 	}
 	return true;
+}
+
+int sock_poll(struct pollfd *fds, size_t n, int timeout_ms)
+{
+	return poll(fds, (nfds_t)n, timeout_ms);
 }

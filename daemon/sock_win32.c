@@ -6,8 +6,6 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include <curl/curl.h>
-
 #include "config.h"
 #include "server.h"
 #include "sock.h"
@@ -101,16 +99,21 @@ bool sock_fdset_push(const fd_set *rs, const fd_set *ws, int max, sock_push_fn p
 	(void)max;
 	for (u_int i = 0; i < rs->fd_count; i++) {
 		SOCKET s = rs->fd_array[i];
-		short events = CURL_WAIT_POLLIN;
+		short events = POLLIN;
 
 		if (FD_ISSET(s, (fd_set *)ws))
-			events |= CURL_WAIT_POLLOUT;
+			events |= POLLOUT;
 		if (!push(arg, (int)s, events))
 			return false;
 	}
 	for (u_int i = 0; i < ws->fd_count; i++)
 		if (!FD_ISSET(ws->fd_array[i], (fd_set *)rs) &&
-		    !push(arg, (int)ws->fd_array[i], CURL_WAIT_POLLOUT))
+		    !push(arg, (int)ws->fd_array[i], POLLOUT))
 			return false;
 	return true;
+}
+
+int sock_poll(struct pollfd *fds, size_t n, int timeout_ms)
+{
+	return WSAPoll(fds, (ULONG)n, timeout_ms);
 }
