@@ -137,9 +137,22 @@ enum MHD_Result req_queue_upstream(struct req *req)
 	int64_t len;
 	enum MHD_Result ret;
 
-	if (proxy_parse_content_length(cl, &len))
-		size = (uint64_t)len;
-	resp = MHD_create_response_from_callback(size, MHD_BLOCK, on_client_read, req, NULL);
+	if (req->done && req->result == CURLE_OK && !req->is_head) {
+		/*
+		 * The whole body is here already (a small answer, usually): as one
+		 * buffer it leaves in the same write as the head.
+		 */
+		size_t n = req->resp.wpos - req->resp.rpos;
+
+		resp = MHD_create_response_from_buffer(n, req->resp.data + req->resp.rpos,
+		                                       MHD_RESPMEM_MUST_COPY);
+		req->bytes_out = n;
+	} else {
+		if (proxy_parse_content_length(cl, &len))
+			size = (uint64_t)len;
+		resp =
+		    MHD_create_response_from_callback(size, MHD_BLOCK, on_client_read, req, NULL);
+	}
 	if (resp == NULL)
 		return MHD_NO;
 	while (p != NULL && p < end) {
