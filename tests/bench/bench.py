@@ -316,8 +316,10 @@ http {{
         defaults = subprocess.run([self.args.binary, "--print-config"], capture_output=True,
                                   text=True).stdout
         limits = "limits: {max_body: 1GiB}\n" if "max_body:" in defaults else ""
+        # No access log: nginx and haproxy log no requests either (the same job for all three).
         with open(path, "w") as f:
             f.write(f"""log_level: info
+access_log: false
 listen: "127.0.0.1:{port}"
 {limits}tokens:
   static: {{file: {self.static_token_path}}}
