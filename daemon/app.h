@@ -29,6 +29,9 @@ struct listener {
 	bool retiring;        /* accepts nothing new; closed once idle or at its deadline */
 	bool status_only;     /* serves only the status paths (status.listen) */
 	uint64_t deadline_ms; /* monotonic, when retiring */
+	/* The last wait (server.c): how many descriptors it had, when its timeout is due. */
+	size_t wait_n;
+	uint64_t due_ms;
 	/* Access (server.c): callers on a unix socket, and the socket file we made. */
 	bool is_unix;
 	struct acc_ids allow_uids, allow_gids; /* copies of the configured lists */

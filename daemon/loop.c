@@ -1,3 +1,4 @@
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -114,27 +115,40 @@ static bool waitset_push(void *arg, int fd, short events)
 	return true;
 }
 
+/* Where each party's descriptors start in the wait set; the listeners' come first. */
+struct wait_slots {
+	size_t sig, watch, xfer; /* watch: SIZE_MAX when the watcher has no descriptor */
+};
+
+static bool fill_waitset(struct app *app, struct waitset *ws, int *timeout, struct wait_slots *at)
+{
+	int wfd = watch_fd(app->watch);
+
+	ws->n = 0;
+	if (!server_wait_fds(app, waitset_push, ws, timeout))
+		return false;
+	at->sig = ws->n;
+	if (!waitset_push(ws, sig_fd(), POLLIN))
+		return false;
+	at->watch = wfd >= 0 ? ws->n : SIZE_MAX;
+	if (wfd >= 0 && !waitset_push(ws, wfd, POLLIN))
+		return false;
+	at->xfer = ws->n;
+	return xfer_wait_fds(app, waitset_push, ws, timeout);
+}
+
 int loop_run(struct app *app)
 {
 	struct waitset ws = {NULL, 0, 0};
 	uint64_t deadline = 0;
 
 	for (;;) {
-		int timeout = LOOP_MAX_WAIT_MS, wfd = watch_fd(app->watch);
-		size_t sig_at, watch_at, xfer_at;
+		int timeout = LOOP_MAX_WAIT_MS;
+		bool resumed = app->mhd_pending;
+		struct wait_slots at;
 		uint64_t now;
 
-		ws.n = 0;
-		if (!server_wait_fds(app, waitset_push, &ws, &timeout) ||
-		    !waitset_push(&ws, sig_fd(), POLLIN) ||
-		    (wfd >= 0 && !waitset_push(&ws, wfd, POLLIN))) {
-			log_error("out of memory in the event loop");
-			break;
-		}
-		sig_at = wfd >= 0 ? ws.n - 2 : ws.n - 1;
-		watch_at = wfd >= 0 ? ws.n - 1 : ws.n;
-		xfer_at = ws.n;
-		if (!xfer_wait_fds(app, waitset_push, &ws, &timeout)) {
+		if (!fill_waitset(app, &ws, &timeout, &at)) {
 			log_error("out of memory in the event loop");
 			break;
 		}
@@ -144,7 +158,7 @@ int loop_run(struct app *app)
 			now = os_monotonic_ms();
 			timeout = min_timeout(timeout, now >= deadline ? 0 : (int)(deadline - now));
 		}
-		if (app->mhd_pending)
+		if (resumed)
 			timeout = 0;
 
 		/* On EINTR nothing is ready; the signal is seen on its descriptor next time. */
@@ -153,14 +167,14 @@ int loop_run(struct app *app)
 				ws.fds[i].revents = 0;
 
 		app->mhd_pending = false;
-		server_run(app);
-		xfer_run(app, ws.fds + xfer_at, ws.n - xfer_at);
+		server_run(app, ws.fds, at.sig, resumed);
+		xfer_run(app, ws.fds + at.xfer, ws.n - at.xfer);
 		if (app->mhd_pending) {
 			/* Answer what the transfers just made ready without another wait. */
 			app->mhd_pending = false;
-			server_run(app);
+			server_run(app, NULL, 0, true);
 		}
-		if (ws.fds[sig_at].revents != 0) {
+		if (ws.fds[at.sig].revents != 0) {
 			unsigned ev = sig_take();
 
 			if ((ev & SIG_EV_STOP) != 0)
@@ -168,7 +182,7 @@ int loop_run(struct app *app)
 			else if ((ev & SIG_EV_RELOAD) != 0 && !app->stopping)
 				loop_reload(app);
 		}
-		if ((wfd >= 0 && ws.fds[watch_at].revents != 0) ||
+		if ((at.watch != SIZE_MAX && ws.fds[at.watch].revents != 0) ||
 		    watch_timeout_ms(app->watch) == 0)
 			watch_process(app->watch);
 		now = os_monotonic_ms();

@@ -467,23 +467,85 @@ static bool push_fdset(struct MHD_Daemon *mhd, sock_push_fn push, void *arg)
 	return sock_fdset_push(&rs, &ws, (int)max, push, arg);
 }
 
+/* Longest time a listener goes without a run of libmicrohttpd's, while idle. */
+#define LISTENER_RUN_MS 1000
+
+/* Counts what one listener pushes, so that server_run() finds its descriptors again. */
+struct push_count {
+	sock_push_fn push;
+	void *arg;
+	size_t n;
+};
+
+static bool push_counted(void *arg, int fd, short events)
+{
+	struct push_count *pc = arg;
+
+	pc->n++;
+	return pc->push(pc->arg, fd, events);
+}
+
 bool server_wait_fds(struct app *app, sock_push_fn push, void *arg, int *timeout_ms)
 {
+	uint64_t now = os_monotonic_ms();
 	MHD_UNSIGNED_LONG_LONG ms;
 
 	for (struct listener *l = app->listeners; l != NULL; l = l->next) {
-		if (l->epoll_fd >= 0 ? !push(arg, l->epoll_fd, POLLIN)
-		                     : !push_fdset(l->mhd, push, arg))
+		struct push_count pc = {push, arg, 0};
+
+		if (l->epoll_fd >= 0 ? !push_counted(&pc, l->epoll_fd, POLLIN)
+		                     : !push_fdset(l->mhd, push_counted, &pc))
 			return false;
-		if (MHD_get_timeout(l->mhd, &ms) == MHD_YES &&
-		    (*timeout_ms < 0 || ms < (unsigned)*timeout_ms))
+		l->wait_n = pc.n;
+		/*
+		 * Some of libmicrohttpd's work waits for its next run without a
+		 * timeout to say so: a daemon at its connection limit, for one, puts
+		 * its listening socket back into epoll only then.
+		 */
+		if (MHD_get_timeout(l->mhd, &ms) != MHD_YES || ms > LISTENER_RUN_MS)
+			ms = LISTENER_RUN_MS;
+		l->due_ms = now + ms;
+		if (*timeout_ms < 0 || ms < (unsigned)*timeout_ms)
 			*timeout_ms = (int)ms;
 	}
 	return true;
 }
 
-void server_run(struct app *app)
+/* Select mode: libmicrohttpd's descriptors that poll() found ready, as the fd sets it wants. */
+static void run_ready(struct listener *l, const struct pollfd *fds, size_t n)
 {
-	for (struct listener *l = app->listeners; l != NULL; l = l->next)
-		MHD_run(l->mhd);
+	fd_set rs, ws, es;
+
+	FD_ZERO(&rs);
+	FD_ZERO(&ws);
+	FD_ZERO(&es);
+	for (size_t i = 0; i < n; i++) {
+		if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0)
+			FD_SET((MHD_socket)fds[i].fd, &rs);
+		if ((fds[i].revents & POLLOUT) != 0)
+			FD_SET((MHD_socket)fds[i].fd, &ws);
+	}
+	MHD_run_from_select(l->mhd, &rs, &ws, &es);
+}
+
+void server_run(struct app *app, const struct pollfd *ready, size_t n, bool all)
+{
+	uint64_t now = os_monotonic_ms();
+
+	for (struct listener *l = app->listeners; l != NULL; l = l->next) {
+		size_t mine = l->wait_n < n ? l->wait_n : n;
+		bool io = false;
+
+		for (size_t i = 0; i < mine; i++)
+			io |= ready[i].revents != 0;
+		/* Running an idle daemon costs a system call (epoll_wait or select) for nothing. */
+		if (io || all || now >= l->due_ms) {
+			if (l->epoll_fd >= 0)
+				MHD_run(l->mhd);
+			else
+				run_ready(l, ready, mine);
+		}
+		ready += mine;
+		n -= mine;
+	}
 }

@@ -69,8 +69,14 @@ void server_close_all(struct app *app);
  * when push failed.
  */
 bool server_wait_fds(struct app *app, sock_push_fn push, void *arg, int *timeout_ms);
-/* Lets every listener handle what is ready, without waiting. */
-void server_run(struct app *app);
+/*
+ * Lets the listeners handle what is ready, without waiting: ready[0..n) are
+ * the descriptors server_wait_fds() pushed, with poll()'s revents. A
+ * listener runs when one of its descriptors is ready, when its timeout is
+ * due, or always when all is true (a connection was resumed); ready may
+ * then be NULL with n 0.
+ */
+void server_run(struct app *app, const struct pollfd *ready, size_t n, bool all);
 
 /* "127.0.0.1:9994", "[::1]:9994" or "unix:/path", for logs. */
 void server_format_addr(const struct sockaddr *sa, char *buf, size_t cap);
