@@ -1,11 +1,19 @@
 """Keep-alive: client connections are reused, and upstream connections are pooled."""
 
 import http.client
+import os
 import socket
 import threading
 import time
 
-from harness import SCALE, ScenarioTest, config, route, wait_until
+from harness import SCALE, WINDOWS, ScenarioTest, config, route, wait_until
+
+
+def cpu_seconds(pid):
+    """User plus system CPU time the process has used so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class KeepAliveTests(ScenarioTest):
@@ -92,6 +100,25 @@ class KeepAliveTests(ScenarioTest):
         self.assertEqual(len(self.svc.requests), 200)
         for r in self.svc.requests:
             self.assertEqual(r.header_values("X-ZT1-Auth"), [self.token])
+
+    def test_idle_daemon_waits(self):
+        """With a keep-alive client and a pooled upstream connection open but quiet, the loop
+        waits in poll(): one that kept turning (a timer stuck at 0, a listener always due)
+        would show as a whole CPU's worth of time."""
+        if WINDOWS or not os.path.exists(f"/proc/{os.getpid()}/stat"):
+            self.skipTest("reads /proc")
+        px = self.start()
+        conn = px.connection()
+        try:
+            for i in range(3):
+                self.assertEqual(px.get(f"/echo?i={i}", conn=conn).status, 200)
+            time.sleep(0.5)
+            before = cpu_seconds(px.pid)
+            time.sleep(2)
+            used = cpu_seconds(px.pid) - before
+        finally:
+            conn.close()
+        self.assertLess(used, 0.2, f"the idle daemon used {used:.2f} s of CPU in 2 s")
 
     def test_idle_client_connection_closed_after_client_idle(self):
         px = self.start(timeouts={"client_idle": "1s"})
