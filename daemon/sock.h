@@ -48,7 +48,7 @@ void sock_close(int fd);
  * Calls push for every descriptor in the read and write sets (max: the
  * highest one, as select() wants it). Returns false when push did.
  */
-/* poll(), or WSAPoll() on Windows: fds hold sockets only there. */
+/* poll(); on Windows select(), see sock_win32.c (fds hold sockets only there). */
 int sock_poll(struct pollfd *fds, size_t n, int timeout_ms);
 
 bool sock_fdset_push(const fd_set *rs, const fd_set *ws, int max, sock_push_fn push, void *arg);

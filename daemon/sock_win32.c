@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "config.h"
 #include "server.h"
@@ -113,7 +114,81 @@ bool sock_fdset_push(const fd_set *rs, const fd_set *ws, int max, sock_push_fn p
 	return true;
 }
 
+/*
+ * Winsock's fd_set is a counted array of FD_SETSIZE (64) sockets, and
+ * select() reads fd_count of them: this is its layout with room for any
+ * number, passed to select() as an fd_set.
+ */
+struct sockset {
+	u_int fd_count;
+	SOCKET fd_array[];
+};
+
+/* NULL when out of memory. */
+static struct sockset *sockset_new(size_t n)
+{
+	struct sockset *set = malloc(sizeof(*set) + (n > 0 ? n : 1) * sizeof(SOCKET));
+
+	if (set != NULL)
+		set->fd_count = 0;
+	return set;
+}
+
+static bool in_set(SOCKET s, const struct sockset *set)
+{
+	for (u_int i = 0; i < set->fd_count; i++)
+		if (set->fd_array[i] == s)
+			return true;
+	return false;
+}
+
+/*
+ * select(), not WSAPoll(): before Windows 10 2004 (Windows Server 2019
+ * included) WSAPoll() never reports a failed non-blocking connect, so an
+ * unreachable upstream would wait out the whole connect timeout. select()
+ * reports it in the except set, watched here for every socket that waits
+ * to write (a connect in progress does). libcurl's own poll does the same.
+ */
 int sock_poll(struct pollfd *fds, size_t n, int timeout_ms)
 {
-	return WSAPoll(fds, (ULONG)n, timeout_ms);
+	struct sockset *rs = sockset_new(n), *ws = sockset_new(n), *es = sockset_new(n);
+	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+	int ready = -1;
+
+	if (rs == NULL || ws == NULL || es == NULL)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		SOCKET s = (SOCKET)fds[i].fd;
+
+		if ((fds[i].events & POLLIN) != 0)
+			rs->fd_array[rs->fd_count++] = s;
+		if ((fds[i].events & POLLOUT) != 0) {
+			ws->fd_array[ws->fd_count++] = s;
+			es->fd_array[es->fd_count++] = s;
+		}
+	}
+	if (rs->fd_count + ws->fd_count == 0) {
+		/* Winsock refuses a select() on nothing. */
+		Sleep(timeout_ms < 0 ? INFINITE : (DWORD)timeout_ms);
+		ready = 0;
+		goto out;
+	}
+	if ((ready = select(0, (fd_set *)rs, (fd_set *)ws, (fd_set *)es,
+	                    timeout_ms < 0 ? NULL : &tv)) == SOCKET_ERROR) {
+		errno = WSAGetLastError();
+		ready = -1;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		SOCKET s = (SOCKET)fds[i].fd;
+
+		fds[i].revents = (short)((ready > 0 && in_set(s, rs) ? POLLIN : 0) |
+		                         (ready > 0 && in_set(s, ws) ? POLLOUT : 0) |
+		                         (ready > 0 && in_set(s, es) ? POLLERR : 0));
+	}
+out:
+	free(rs);
+	free(ws);
+	free(es);
+	return ready;
 }
