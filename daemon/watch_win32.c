@@ -3,7 +3,7 @@
  *
  * Entries in one directory share a directory handle, on which an overlapped
  * ReadDirectoryChangesW (that directory only, no subtree) is always
- * outstanding. The event loop can wait only on sockets (WSAPoll), not
+ * outstanding. The event loop can wait only on sockets (select), not
  * on the reads' completion events, so the reads are collected on a timer:
  * every TICK_MS, watch_process() takes each directory's finished reads,
  * matches the records' file names against the directory's entries

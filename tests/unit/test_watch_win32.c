@@ -319,7 +319,7 @@ static void test_backend(void)
 	if (w == NULL)
 		return;
 	CHECK_STR(watch_backend(), "ReadDirectoryChangesW");
-	/* WSAPoll waits only on sockets: a timer, and none while nothing is watched. */
+	/* select() waits only on sockets: a timer, and none while nothing is watched. */
 	CHECK(watch_fd(w) == -1);
 	CHECK(watch_timeout_ms(w) == -1);
 	make_file("token", "one");
