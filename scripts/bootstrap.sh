@@ -3,9 +3,11 @@
 # --test, to run its tests), asking apt only for what is missing.
 set -euo pipefail
 
-build_pkgs=(gcc meson ninja-build pkg-config libmicrohttpd-dev libcurl4-openssl-dev libyaml-dev)
+# curl: every example in README.md uses it.
+build_pkgs=(gcc meson ninja-build pkg-config libmicrohttpd-dev libcurl4-openssl-dev libyaml-dev curl)
 # systemd: systemd-analyze and systemd-socket-activate for the service tests.
-test_pkgs=(clang clang-format libclang-rt-14-dev python3 openssl procps util-linux curl systemd python3-prometheus-client libxml2-utils)
+# iproute2: ip, for the network-namespace scenarios.
+test_pkgs=(clang clang-format libclang-rt-14-dev python3 openssl procps util-linux iproute2 systemd python3-prometheus-client libxml2-utils)
 
 # Best effort: the browser test (tests/scenarios/test_browser.py) is skipped, and says so,
 # when Debian's chromium cannot be installed.

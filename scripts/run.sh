@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 [ -f build/build.ninja ] || meson setup build --buildtype=release >/dev/null
 ninja -C build >/dev/null
-exec build/zt-token-proxy "$@"
+exec build/daemon/zt-token-proxy "$@"

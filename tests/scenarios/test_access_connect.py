@@ -116,9 +116,12 @@ class ConnectTests(ScenarioTest):
         def text():
             with open(log_path) as f:
                 return f.read()
+        def listening():
+            if p.poll() is not None:
+                raise AssertionError(f"the daemon in the namespace exited with {p.returncode}:\n{text()}")
+            return re.search(r"listening on 0\.0\.0\.0:(\d+)", text())
         self._outputs.append(("netns daemon", ""))
-        port = int(wait_until(lambda: p.poll() is None and re.search(r"listening on 0\.0\.0\.0:(\d+)", text()),
-                              10, msg="the daemon in the namespace").group(1))
+        port = int(wait_until(listening, 10, msg="the daemon in the namespace").group(1))
         wait_until(lambda: "ready" in text(), 5, msg="ready")
 
         def curl(source, *args):
