@@ -50,6 +50,8 @@ struct app {
 	struct watch *watch;
 	struct listener *listeners;
 	struct req *reqs; /* every live request, for shutdown */
+	/* Requests waiting for an upstream slot, oldest first (proxy_admit.c). */
+	struct req *waitq, *waitq_tail;
 	unsigned nreqs;
 	bool stopping;
 	bool mhd_pending; /* a connection was resumed: run the listeners before waiting */

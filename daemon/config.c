@@ -611,40 +611,47 @@ static char *home_file(struct ctx *c, const char *name)
 	return p;
 }
 
-/* The port ZeroTier One says it listens on, or its default. */
-static unsigned zt_port(struct ctx *c)
+enum zt_err cfg_read_port(const char *path, unsigned *port)
 {
-	char *path = home_file(c, "zerotier-one.port"), buf[32], line[LOG_LINE_MAX];
+	char buf[32];
 	const char *p = buf;
 	struct stat st;
 	uint64_t v = 0;
 	ssize_t n = -1;
 	int fd;
 
-	if (path == NULL)
-		return ZT_PORT;
 	fd = open(path, O_RDONLY | O_BINARY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd >= 0) {
-		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
-			n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-	}
-	if (n < 0) {
-		free(path);
-		return ZT_PORT;
-	}
+	if (fd < 0)
+		return errno == ENOENT ? ZT_ERR_NOENT : ZT_ERR_IO;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return ZT_ERR_IO;
 	buf[n] = '\0';
 	p += strspn(p, " \t\r\n");
-	if (cfg_parse_u64(&p, &v) && strspn(p, " \t\r\n") == strlen(p) && v >= 1 && v <= 65535 &&
-	    (size_t)n == strlen(buf)) {
-		free(path);
-		return (unsigned)v;
+	if (!cfg_parse_u64(&p, &v) || strspn(p, " \t\r\n") != strlen(p) || v < 1 || v > 65535 ||
+	    (size_t)n != strlen(buf))
+		return ZT_ERR_INVALID;
+	*port = (unsigned)v;
+	return ZT_OK;
+}
+
+/* The port ZeroTier One says it listens on, or its default. */
+static unsigned zt_port(struct ctx *c)
+{
+	char *path = home_file(c, "zerotier-one.port"), line[LOG_LINE_MAX];
+	unsigned port = ZT_PORT;
+
+	if (path == NULL)
+		return ZT_PORT;
+	if (cfg_read_port(path, &port) == ZT_ERR_INVALID) {
+		snprintf(line, sizeof(line),
+		         "%s: warning: not a port number from 1 to 65535; using %d", path, ZT_PORT);
+		add_msg(c, 0, 0, false, line);
 	}
-	snprintf(line, sizeof(line), "%s: warning: not a port number from 1 to 65535; using %d",
-	         path, ZT_PORT);
-	add_msg(c, 0, 0, false, line);
 	free(path);
-	return ZT_PORT;
+	return port;
 }
 
 static void add_builtin_tokens(struct ctx *c)
@@ -687,7 +694,36 @@ static void add_default_routes(struct ctx *c)
 		r->tls = strncmp(up, "https://", 8) == 0;
 		r->token = cfg_dup(c, d->token, strlen(d->token));
 		r->auth = d->auth;
+		/* ZeroTier One may come back on another port: follow the file it writes. */
+		if (d->upstream == NULL)
+			r->port_file = home_file(c, "zerotier-one.port");
 	}
+}
+
+bool cfg_route_is_zt_local(const struct cfg_route *r)
+{
+	return r->auth == AUTH_X_ZT1_AUTH && !r->tls;
+}
+
+/*
+ * ZeroTier One's server (cpp-httplib on its defaults: max(8, cores - 1)
+ * workers, each held by an open connection, TCP_NODELAY off) wants at most
+ * half its workers from us, and no connection left open: a reused one costs
+ * ~40 ms a request (Nagle against delayed ACK) and an idle one starves every
+ * other caller. A new connection per request costs ~0.1 ms on loopback.
+ */
+static void fill_route_policy(struct cfg_route *r)
+{
+	bool zt = cfg_route_is_zt_local(r);
+
+	if (r->conn_max == CFG_UNSET)
+		r->conn_max = zt ? 4 : 0;
+	if (r->conn_queue == CFG_UNSET)
+		r->conn_queue = 128;
+	if (r->conn_queue_ms == CFG_UNSET)
+		r->conn_queue_ms = 10000;
+	if (r->conn_keepalive_ms == CFG_UNSET)
+		r->conn_keepalive_ms = zt ? 0 : 60000;
 }
 
 static const char *token_name_at(const void *arg, size_t i)
@@ -763,9 +799,11 @@ static void finish(struct ctx *c)
 		add_default_routes(c);
 	check_route_tokens(c);
 	check_status_prefix(c);
-	for (size_t i = 0; i < c->cfg->nroutes; i++)
+	for (size_t i = 0; i < c->cfg->nroutes; i++) {
 		if (c->cfg->routes[i].max_body == UINT64_MAX)
 			c->cfg->routes[i].max_body = c->cfg->max_body;
+		fill_route_policy(&c->cfg->routes[i]);
+	}
 	if (c->nerrors == 0 && !c->nomem)
 		sort_routes(c->cfg);
 }
@@ -1059,6 +1097,7 @@ void cfg_free(struct config *cfg)
 		free(r->upstream);
 		free(r->token);
 		free(r->ca_file);
+		free(r->port_file);
 		cfg_free_strs(&r->methods);
 		cfg_free_strs(&r->allow_paths);
 		cfg_free_strs(&r->deny_paths);

@@ -70,6 +70,16 @@ struct cfg_route {
 	struct cfg_strs deny_paths;
 	struct acc_ids allow_uids, allow_gids; /* callers on unix sockets */
 	uint64_t max_body;                     /* request body bytes; limits.max_body if not set */
+
+	/*
+	 * Upstream connections (key "connections"). When the file leaves them
+	 * out, cfg_route_policy_defaults() fills them in for the route's kind.
+	 */
+	uint32_t conn_max;          /* upstream requests at once; 0: no cap */
+	uint32_t conn_queue;        /* requests that may wait for one, in arrival order */
+	uint32_t conn_queue_ms;     /* longest wait in that queue */
+	uint32_t conn_keepalive_ms; /* idle time a connection is kept for reuse; 0: never */
+	char *port_file; /* the upstream's port is read from this file and followed; or NULL */
 };
 
 struct cfg_listen {
@@ -146,9 +156,26 @@ void cfg_free(struct config *cfg);
 /* Writes the effective configuration as YAML; never prints a token value. */
 void cfg_print(const struct config *cfg, FILE *out);
 
+/* Not set in the file: the defaults below are filled in at load. */
+#define CFG_UNSET UINT32_MAX
+
+/*
+ * Whether a route's upstream is served like ZeroTier One's local API (plain
+ * HTTP, X-ZT1-Auth), which gets its own connection defaults (config.c).
+ */
+bool cfg_route_is_zt_local(const struct cfg_route *r);
+
 const struct cfg_token *cfg_find_token(const struct config *cfg, const char *name);
 const char *cfg_auth_name(enum auth_style auth);
 const char *cfg_token_kind_name(enum token_kind kind);
+
+/*
+ * Reads a port file such as ZeroTier One's zerotier-one.port: a regular
+ * file holding a number from 1 to 65535, blanks around it allowed.
+ * ZT_ERR_NOENT or ZT_ERR_IO when it cannot be read, ZT_ERR_INVALID when it
+ * holds anything else; *port is set only on ZT_OK.
+ */
+ZT_WUR enum zt_err cfg_read_port(const char *path, unsigned *port);
 
 /* The ZeroTier One home: $ZEROTIER_HOME, else the platform default. */
 const char *cfg_zerotier_home(void);

@@ -213,10 +213,27 @@ enum {
 	RK_ALLOW_UIDS,
 	RK_ALLOW_GIDS,
 	RK_MAX_BODY,
+	RK_CONNECTIONS,
+	RK_PORT_FILE,
 	RK_COUNT
 };
 
 static void route_finish(struct ctx *c, void *obj, const yaml_node_t *const *seen);
+
+static const struct key connection_keys[] = {
+    {"max", &cfg_type_count, offsetof(struct cfg_route, conn_max), .max = 65535,
+     .help = "upstream requests at once, 0 for no cap; default 4 for ZeroTier One, else 0"},
+    {"queue", &cfg_type_count, offsetof(struct cfg_route, conn_queue), .max = 65535,
+     .help = "requests that may wait for a connection, in arrival order (503 beyond); 128"},
+    {"queue_timeout", &cfg_type_duration, offsetof(struct cfg_route, conn_queue_ms), .min = 1,
+     .max = DAY_MS, .help = "longest wait in the queue (504 beyond); 10s"},
+    {"keepalive", &cfg_type_duration, offsetof(struct cfg_route, conn_keepalive_ms), .max = DAY_MS,
+     .help = "idle time a connection is kept for reuse, 0s for one per request; "
+             "default 0s for ZeroTier One, else 60s"},
+};
+
+static const struct table connection_table = {
+    "connections", connection_keys, sizeof(connection_keys) / sizeof(connection_keys[0]), NULL};
 
 static const struct key route_keys[] = {
     [RK_PREFIX] = {"prefix", &cfg_type_prefix, offsetof(struct cfg_route, prefix),
@@ -243,6 +260,10 @@ static const struct key route_keys[] = {
     [RK_ALLOW_GIDS] = {"allow_gids", &cfg_type_ids, offsetof(struct cfg_route, allow_gids),
                        .kind = 1, .flags = KF_NONEMPTY},
     [RK_MAX_BODY] = {"max_body", &cfg_type_size, offsetof(struct cfg_route, max_body), .max = GIB},
+    [RK_CONNECTIONS] = {"connections", &cfg_type_section, .sub = &connection_table},
+    [RK_PORT_FILE] = {"port_file", &cfg_type_path, offsetof(struct cfg_route, port_file),
+                      .check = check_abs_path,
+                      .help = "file holding the upstream's port, followed as it changes"},
 };
 
 const struct table cfg_route_table = {"route", route_keys, RK_COUNT, route_finish};
@@ -513,14 +534,18 @@ struct cfg_route *cfg_new_route(struct ctx *c)
 {
 	struct config *cfg = c->cfg;
 	size_t cap = c->cap_routes;
+	struct cfg_route *r;
 
 	if (!cfg_grow(c, (void **)&cfg->routes, &c->cap_routes, cfg->nroutes, sizeof(*cfg->routes)))
 		return NULL;
 	/* token_marks is parallel to routes and grows with it. */
 	if (!cfg_grow(c, (void **)&c->token_marks, &cap, cfg->nroutes, sizeof(*c->token_marks)))
 		return NULL;
-	cfg->routes[cfg->nroutes].max_body = UINT64_MAX; /* not set: limits.max_body (finish) */
-	return &cfg->routes[cfg->nroutes++];
+	r = &cfg->routes[cfg->nroutes++];
+	/* Not set: filled in by the load's finish (limits.max_body, the route's kind). */
+	r->max_body = UINT64_MAX;
+	r->conn_max = r->conn_queue = r->conn_queue_ms = r->conn_keepalive_ms = CFG_UNSET;
+	return r;
 }
 
 static void node_routes(struct ctx *c, const struct key *k, const yaml_node_t *n, void *obj)

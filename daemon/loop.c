@@ -117,7 +117,7 @@ static bool waitset_push(void *arg, int fd, short events)
 
 /* Where each party's descriptors start in the wait set; the listeners' come first. */
 struct wait_slots {
-	size_t sig, watch, xfer; /* watch: SIZE_MAX when the watcher has no descriptor */
+	size_t sig, watch, hangup, xfer; /* watch: SIZE_MAX when the watcher has no descriptor */
 };
 
 static bool fill_waitset(struct app *app, struct waitset *ws, int *timeout, struct wait_slots *at)
@@ -133,7 +133,11 @@ static bool fill_waitset(struct app *app, struct waitset *ws, int *timeout, stru
 	at->watch = wfd >= 0 ? ws->n : SIZE_MAX;
 	if (wfd >= 0 && !waitset_push(ws, wfd, POLLIN))
 		return false;
+	at->hangup = ws->n;
+	if (!proxy_wait_fds(app, waitset_push, ws))
+		return false;
 	at->xfer = ws->n;
+	*timeout = min_timeout(*timeout, proxy_queue_timeout_ms(app));
 	return xfer_wait_fds(app, waitset_push, ws, timeout);
 }
 
@@ -167,8 +171,11 @@ int loop_run(struct app *app)
 				ws.fds[i].revents = 0;
 
 		app->mhd_pending = false;
+		/* Before the listeners run: a descriptor they close may be reused at once. */
+		proxy_hangups(app, ws.fds + at.hangup, at.xfer - at.hangup);
 		server_run(app, ws.fds, at.sig, resumed);
 		xfer_run(app, ws.fds + at.xfer, ws.n - at.xfer);
+		proxy_queue_expire(app);
 		if (app->mhd_pending) {
 			/* Answer what the transfers just made ready without another wait. */
 			app->mhd_pending = false;

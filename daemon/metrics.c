@@ -99,14 +99,24 @@ void metrics_request(struct metrics_route *mr, enum metrics_method method, unsig
 	mr->bytes_out += bytes_out;
 }
 
-void metrics_upstream_latency(struct metrics_route *mr, uint64_t us)
+static void hist_add(struct metrics_hist *h, uint64_t us)
 {
 	size_t i = 0;
 
 	while (i < METRICS_BUCKETS - 1 && us > bucket_us[i])
 		i++;
-	mr->latency[i]++;
-	mr->latency_sum_us += us;
+	h->bucket[i]++;
+	h->sum_us += us;
+}
+
+void metrics_upstream_latency(struct metrics_route *mr, uint64_t us)
+{
+	hist_add(&mr->latency, us);
+}
+
+void metrics_queue_wait(struct metrics_route *mr, uint64_t us)
+{
+	hist_add(&mr->queue_wait, us);
 }
 
 void metrics_upstream_401(struct metrics_route *mr, const struct token *t)
@@ -280,28 +290,60 @@ static void write_requests(struct sbuf *b)
 		route_counter(b, mr, "response_body_bytes_total", mr->bytes_out);
 }
 
+/* One route's samples of the histogram family name (its _bucket, _sum and _count). */
+static void route_hist(struct sbuf *b, const struct metrics_route *mr, const char *name,
+                       const struct metrics_hist *h)
+{
+	char sample[96];
+	uint64_t cum = 0;
+
+	snprintf(sample, sizeof(sample), "%s_bucket", name);
+	for (int i = 0; i < METRICS_BUCKETS; i++) {
+		cum += h->bucket[i];
+		sample_start(b, sample, "route", mr->prefix);
+		if (i < METRICS_BUCKETS - 1)
+			sbuf_printf(b, ",le=\"%g\"} %" PRIu64 "\n", (double)bucket_us[i] / 1e6,
+			            cum);
+		else
+			sbuf_printf(b, ",le=\"+Inf\"} %" PRIu64 "\n", cum);
+	}
+	snprintf(sample, sizeof(sample), "%s_sum", name);
+	sample_start(b, sample, "route", mr->prefix);
+	sbuf_printf(b, "} %" PRIu64 ".%06" PRIu64 "\n", h->sum_us / 1000000, h->sum_us % 1000000);
+	snprintf(sample, sizeof(sample), "%s_count", name);
+	route_counter(b, mr, sample, cum);
+}
+
 static void write_upstream(struct sbuf *b)
 {
 	const struct metrics_route *mr;
 
 	family(b, "upstream_latency_seconds", "histogram",
 	       "Time from starting an upstream request to its response head (every attempt).");
+	for (mr = first_route(false); mr != NULL; mr = next_route(mr, false))
+		route_hist(b, mr, "upstream_latency_seconds", &mr->latency);
+	family(b, "upstream_connections", "gauge", "Upstream connections open.");
+	for (mr = first_route(false); mr != NULL; mr = next_route(mr, false))
+		route_counter(b, mr, "upstream_connections", mr->up_open);
+	family(b, "upstream_requests_in_progress", "gauge",
+	       "Upstream requests in progress (capped by the route's connections.max).");
+	for (mr = first_route(false); mr != NULL; mr = next_route(mr, false))
+		route_counter(b, mr, "upstream_requests_in_progress", mr->up_active);
+	family(b, "upstream_queue_length", "gauge",
+	       "Requests waiting for an upstream slot (connections.queue).");
+	for (mr = first_route(false); mr != NULL; mr = next_route(mr, false))
+		route_counter(b, mr, "upstream_queue_length", mr->queued);
+	family(b, "upstream_queue_wait_seconds", "histogram",
+	       "Time a request waited in its route's queue before it was sent.");
+	for (mr = first_route(false); mr != NULL; mr = next_route(mr, false))
+		route_hist(b, mr, "upstream_queue_wait_seconds", &mr->queue_wait);
+	family(b, "upstream_queue_refused_total", "counter",
+	       "Requests refused by the queue, by reason: full (503) or timeout (504).");
 	for (mr = first_route(false); mr != NULL; mr = next_route(mr, false)) {
-		uint64_t cum = 0;
-
-		for (int i = 0; i < METRICS_BUCKETS; i++) {
-			cum += mr->latency[i];
-			sample_start(b, "upstream_latency_seconds_bucket", "route", mr->prefix);
-			if (i < METRICS_BUCKETS - 1)
-				sbuf_printf(b, ",le=\"%g\"} %" PRIu64 "\n",
-				            (double)bucket_us[i] / 1e6, cum);
-			else
-				sbuf_printf(b, ",le=\"+Inf\"} %" PRIu64 "\n", cum);
-		}
-		sample_start(b, "upstream_latency_seconds_sum", "route", mr->prefix);
-		sbuf_printf(b, "} %" PRIu64 ".%06" PRIu64 "\n", mr->latency_sum_us / 1000000,
-		            mr->latency_sum_us % 1000000);
-		route_counter(b, mr, "upstream_latency_seconds_count", cum);
+		sample_start(b, "upstream_queue_refused_total", "route", mr->prefix);
+		sbuf_printf(b, ",reason=\"full\"} %" PRIu64 "\n", mr->queue_refused);
+		sample_start(b, "upstream_queue_refused_total", "route", mr->prefix);
+		sbuf_printf(b, ",reason=\"timeout\"} %" PRIu64 "\n", mr->queue_expired);
 	}
 	family(b, "upstream_unauthorized_total", "counter", "401 answers from the upstream.");
 	for (mr = first_route(false); mr != NULL; mr = next_route(mr, false))

@@ -39,15 +39,31 @@ enum metrics_method {
 #define METRICS_UNROUTED "none"
 #define METRICS_STATUS   "status"
 
+/* A histogram of durations. */
+struct metrics_hist {
+	uint64_t bucket[METRICS_BUCKETS]; /* per bucket, not cumulative */
+	uint64_t sum_us;
+};
+
 struct metrics_route {
 	struct metrics_route *next;
 	char *prefix; /* the label; owned */
 	unsigned refs;
 	uint64_t requests[MM_COUNT][METRICS_CLASSES];
 	uint64_t bytes_in, bytes_out;
-	uint64_t latency[METRICS_BUCKETS]; /* per bucket, not cumulative */
-	uint64_t latency_sum_us;
+	struct metrics_hist latency;
 	uint64_t upstream_401, replays;
+	/*
+	 * The upstream connection policy (proxy_admit.c). These live here, not in
+	 * a runtime, because they must count across a reload: requests of the old
+	 * configuration still hold upstream connections.
+	 */
+	unsigned up_active;     /* upstream requests in progress */
+	unsigned up_open;       /* upstream connections open */
+	unsigned queued;        /* requests waiting for an upstream slot */
+	uint64_t queue_refused; /* turned away: the queue was full (503) */
+	uint64_t queue_expired; /* waited queue_timeout in vain (504) */
+	struct metrics_hist queue_wait;
 	/* The last upstream 401: when (0: never), whether it was replayed, with which token. */
 	time_t last_401;
 	bool last_401_replayed;
@@ -81,6 +97,8 @@ void metrics_request(struct metrics_route *mr, enum metrics_method method, unsig
                      uint64_t bytes_in, uint64_t bytes_out);
 /* One upstream exchange that got a response head after us microseconds. */
 void metrics_upstream_latency(struct metrics_route *mr, uint64_t us);
+/* A request waited us microseconds in its route's queue before it was sent. */
+void metrics_queue_wait(struct metrics_route *mr, uint64_t us);
 /* The upstream answered 401 to t's value (fingerprinted, never kept). */
 void metrics_upstream_401(struct metrics_route *mr, const struct token *t);
 /* ...and the request is replayed once with the changed value. */

@@ -43,11 +43,9 @@ static void req_free(struct req *req)
 {
 	struct app *app = req->app;
 
-	if (req->easy != NULL) {
-		if (req->running)
-			curl_multi_remove_handle(app->multi, req->easy);
+	req_stop_upstream(req);
+	if (req->easy != NULL)
 		xfer_easy_give(app, req->easy);
-	}
 	for (struct curl_slist *h = req->hdrs; h != NULL; h = h->next)
 		explicit_bzero(h->data, strlen(h->data));
 	curl_slist_free_all(req->hdrs);
@@ -218,12 +216,11 @@ static void req_start(struct req *req, const char *method)
 	req->keep_body = true;
 	req->body_cap = cfg->replay_body > STREAM_BUF ? (size_t)cfg->replay_body : STREAM_BUF;
 
-	if ((req->url = strdup(url)) == NULL || !req_start_upstream(req, method)) {
-		log_error("route %s: cannot set up the upstream request", req->route->prefix);
-		req_fail(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
-		         "cannot set up the upstream request", NULL);
+	if ((req->url = strdup(url)) == NULL) {
+		req_fail(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory", NULL);
 		return;
 	}
+	req_admit(req);
 }
 
 static enum MHD_Result req_upload(struct req *req, const char *data, size_t *size)
@@ -395,7 +392,7 @@ void proxy_abort(struct app *app, struct MHD_Daemon *mhd)
 		ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_DAEMON);
 		if (mhd != NULL && (ci == NULL || ci->daemon != mhd))
 			continue;
-		if (req->running) {
+		if (req->running || req->waiting) {
 			req_stop_upstream(req);
 			req_fail(req, MHD_HTTP_SERVICE_UNAVAILABLE, "stopping",
 			         "the proxy is shutting down", NULL);
@@ -411,5 +408,56 @@ void proxy_drop(struct app *app, struct MHD_Connection *conn)
 			continue;
 		req_stop_upstream(req);
 		req_wake(req);
+	}
+}
+
+#ifdef POLLRDHUP
+bool proxy_wait_fds(struct app *app, sock_push_fn push, void *arg)
+{
+	for (struct req *req = app->reqs; req != NULL; req = req->next) {
+		const union MHD_ConnectionInfo *ci;
+
+		/* libmicrohttpd does not look at a suspended connection: we do. */
+		if (!req->suspended || !(req->running || req->waiting) ||
+		    (ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD)) ==
+		        NULL)
+			continue;
+		if (!push(arg, (int)ci->connect_fd, POLLRDHUP))
+			return false;
+	}
+	return true;
+}
+#else
+bool proxy_wait_fds(struct app *app, sock_push_fn push, void *arg)
+{
+	(void)app;
+	(void)push;
+	(void)arg;
+	return true;
+}
+#endif
+
+void proxy_hangups(struct app *app, const struct pollfd *ready, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (ready[i].revents == 0)
+			continue;
+		for (struct req *req = app->reqs; req != NULL; req = req->next) {
+			const union MHD_ConnectionInfo *ci;
+
+			if (!req->suspended || req->conn == NULL ||
+			    (ci = MHD_get_connection_info(
+			         req->conn, MHD_CONNECTION_INFO_CONNECTION_FD)) == NULL ||
+			    (int)ci->connect_fd != ready[i].fd)
+				continue;
+			log_debug("route %s: the client hung up; upstream request cancelled",
+			          req->route ? req->route->prefix : "-");
+			req_stop_upstream(req);
+			/* Like nginx's 499: nobody reads it, the access log shows it. */
+			req_fail(req, 499, "client_closed", "the client closed the connection",
+			         NULL);
+			req_wake(req);
+			break;
+		}
 	}
 }

@@ -9,6 +9,7 @@
 #include <microhttpd.h>
 
 #include "app.h"
+#include "sock.h"
 
 /* libmicrohttpd callbacks; their closure is the struct app. */
 void *proxy_uri_log(void *cls, const char *uri, struct MHD_Connection *conn);
@@ -17,6 +18,24 @@ enum MHD_Result proxy_access(void *cls, struct MHD_Connection *conn, const char 
                              size_t *upload_data_size, void **req_cls);
 void proxy_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                      enum MHD_RequestTerminationCode toe);
+
+/*
+ * The request queues of the routes' upstream connection policies: the time
+ * until the oldest waiter times out (-1: none), and the 504 for those that
+ * did.
+ */
+int proxy_queue_timeout_ms(const struct app *app);
+void proxy_queue_expire(struct app *app);
+
+/*
+ * Clients that hang up while their request waits on the upstream: push()
+ * their sockets for the loop's wait, then proxy_hangups() with what poll()
+ * returned for them cancels their upstream requests, so that the upstream
+ * connection is closed rather than held (ZeroTier One's few workers).
+ * Where the system cannot tell a hang-up apart, nothing is pushed.
+ */
+bool proxy_wait_fds(struct app *app, sock_push_fn push, void *arg);
+void proxy_hangups(struct app *app, const struct pollfd *ready, size_t n);
 
 /* Hands a finished libcurl transfer (from curl_multi_info_read) to its request. */
 void proxy_transfer_done(struct app *app, CURL *easy, CURLcode result);

@@ -37,7 +37,12 @@ struct req {
 	bool started;
 	bool suspended;
 	bool queued;
-	unsigned sent_status; /* for the access log and metrics; 0: nothing sent */
+	/* The route's upstream connection policy (proxy_admit.c). */
+	bool holds_slot;           /* counted in stats->up_active */
+	bool waiting;              /* in app's wait queue */
+	struct req *wnext, *wprev; /* ... in arrival order */
+	uint64_t wait_deadline_ms; /* monotonic; a 504 after it */
+	unsigned sent_status;      /* for the access log and metrics; 0: nothing sent */
 	char method[16];
 	enum metrics_method mmethod;
 	struct metrics_route *stats; /* the route's counters, or a pseudo-route's */
@@ -94,8 +99,22 @@ ZT_WUR bool proxy_parse_content_length(const char *s, int64_t *out);
  * the transfer to the multi handle; false when any of it fails.
  */
 ZT_WUR bool req_start_upstream(struct req *req, const char *method);
-/* Ends the upstream transfer early; the request is answered from err_status or cut off. */
+/*
+ * Ends the upstream transfer early, or the request's wait in the queue; the
+ * request is answered from err_status or cut off.
+ */
 void req_stop_upstream(struct req *req);
+
+/* proxy_admit.c */
+
+/*
+ * Sends req upstream now if its route has a free upstream slot
+ * (connections.max), else queues it in arrival order; a full queue fails
+ * it with 503. Either way the request is answered in due course.
+ */
+void req_admit(struct req *req);
+/* Gives back req's slot or its place in the queue; the next waiter goes upstream. */
+void req_release(struct req *req);
 
 /* proxy_reply.c */
 

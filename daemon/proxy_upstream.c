@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "proxy.h"
 #include "proxy_impl.h"
+#include "sock.h"
 #include "xfer.h"
 
 /* Upstream response headers kept for one response. */
@@ -244,7 +245,37 @@ static bool build_headers(struct req *req)
 	if ((l = curl_slist_append(req->hdrs, "Expect:")) == NULL)
 		return false;
 	req->hdrs = l;
+	/* The upstream frees its side (a worker, for ZeroTier One) as soon as it has answered. */
+	if (req->route->conn_keepalive_ms == 0) {
+		if ((l = curl_slist_append(req->hdrs, "Connection: close")) == NULL)
+			return false;
+		req->hdrs = l;
+	}
 	return set_auth_header(req);
+}
+
+/* Counts the route's upstream connections as libcurl opens and closes them. */
+static int on_socket_open(void *arg, curl_socket_t fd, curlsocktype purpose)
+{
+	struct metrics_route *mr = arg;
+
+	(void)fd;
+	(void)purpose;
+	/* The connection may outlive the request, and a reload the route: hold the entry. */
+	if (metrics_route_ref(mr->prefix) != mr)
+		return CURL_SOCKOPT_ERROR;
+	mr->up_open++;
+	return CURL_SOCKOPT_OK;
+}
+
+static int on_socket_close(void *arg, curl_socket_t fd)
+{
+	struct metrics_route *mr = arg;
+
+	sock_close((int)fd);
+	mr->up_open--;
+	metrics_route_unref(mr);
+	return 0;
 }
 
 /* A libcurl without HTTP/2 (the Windows build's) refuses to be asked for it. */
@@ -283,6 +314,24 @@ static bool setup_easy(struct req *req, const char *method)
 	ok &= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->upstream_connect_ms) ==
 	      CURLE_OK;
 	ok &= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->upstream_ms) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, on_socket_open) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, req->stats) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_socket_close) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, req->stats) == CURLE_OK;
+	if (runtime_route_port(req->rt, req->route) != 0)
+		ok &= curl_easy_setopt(e, CURLOPT_PORT,
+		                       (long)runtime_route_port(req->rt, req->route)) == CURLE_OK;
+	/*
+	 * connections.keepalive: 0 closes each connection after its request (see
+	 * the Connection header above); else libcurl reuses an idle connection
+	 * only this young, in whole seconds.
+	 */
+	if (req->route->conn_keepalive_ms == 0)
+		ok &= curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L) == CURLE_OK;
+	else
+		ok &= curl_easy_setopt(e, CURLOPT_MAXAGE_CONN,
+		                       (long)(req->route->conn_keepalive_ms + 999) / 1000) ==
+		      CURLE_OK;
 	ok &= curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
 	                       req->route->tls && curl_has_http2()
 	                           ? CURL_HTTP_VERSION_2TLS
@@ -317,12 +366,14 @@ bool req_start_upstream(struct req *req, const char *method)
 /* Ends the upstream transfer early; the request is answered from err_status or cut off. */
 void req_stop_upstream(struct req *req)
 {
-	if (!req->running)
-		return;
-	curl_multi_remove_handle(req->app->multi, req->easy);
-	req->running = false;
-	req->done = true;
-	req->result = CURLE_ABORTED_BY_CALLBACK;
+	if (req->running) {
+		/* Removed before its end, the transfer's connection is closed, never reused. */
+		curl_multi_remove_handle(req->app->multi, req->easy);
+		req->running = false;
+		req->done = true;
+		req->result = CURLE_ABORTED_BY_CALLBACK;
+	}
+	req_release(req);
 }
 
 static void req_replay(struct req *req)
@@ -373,6 +424,7 @@ void proxy_transfer_done(struct app *app, CURL *easy, CURLcode result)
 	}
 	req->done = true;
 	req->result = result;
+	req_release(req);
 	if (!req->headers_done || req->replay_pending) {
 		upstream = req->route->upstream;
 		snprintf(msg, sizeof(msg), "upstream %s: %s", upstream,

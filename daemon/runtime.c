@@ -18,11 +18,37 @@ static void runtime_free(struct runtime *rt)
 	free(rt->token_used);
 	free(rt->route_token);
 	free(rt->watches);
+	free(rt->route_ports);
 	for (size_t r = 0; rt->route_stats != NULL && r < rt->cfg->nroutes; r++)
 		metrics_route_unref(rt->route_stats[r]);
 	free(rt->route_stats);
 	cfg_free(rt->cfg);
 	free(rt);
+}
+
+/* Re-reads a route's port file; a file that is gone or garbled keeps the last port. */
+static void read_port(struct runtime_port *rp)
+{
+	unsigned port = 0;
+	enum zt_err err;
+
+	if (rp->route->port_file == NULL)
+		return;
+	err = cfg_read_port(rp->route->port_file, &port);
+	if (err == ZT_ERR_INVALID)
+		log_warn("route %s: %s does not hold a port number; still using port %u",
+		         rp->route->prefix, rp->route->port_file, rp->port);
+	if (err != ZT_OK || port == rp->port)
+		return;
+	if (rp->port != 0)
+		log_info("route %s: the upstream moved to port %u (%s)", rp->route->prefix, port,
+		         rp->route->port_file);
+	rp->port = port;
+}
+
+static void runtime_port_changed(void *arg)
+{
+	read_port(arg);
 }
 
 enum zt_err runtime_new(struct config *cfg, struct runtime **out)
@@ -42,8 +68,9 @@ enum zt_err runtime_new(struct config *cfg, struct runtime **out)
 	rt->watches = calloc(n ? n : 1, sizeof(*rt->watches));
 	rt->route_token = calloc(cfg->nroutes ? cfg->nroutes : 1, sizeof(*rt->route_token));
 	rt->route_stats = calloc(cfg->nroutes ? cfg->nroutes : 1, sizeof(*rt->route_stats));
+	rt->route_ports = calloc(cfg->nroutes ? cfg->nroutes : 1, sizeof(*rt->route_ports));
 	if (!rt->tokens || !rt->token_used || !rt->watches || !rt->route_token ||
-	    !rt->route_stats) {
+	    !rt->route_stats || !rt->route_ports) {
 		runtime_free(rt);
 		return ZT_ERR_NOMEM;
 	}
@@ -52,6 +79,10 @@ enum zt_err runtime_new(struct config *cfg, struct runtime **out)
 			runtime_free(rt);
 			return ZT_ERR_NOMEM;
 		}
+	}
+	for (size_t r = 0; r < cfg->nroutes; r++) {
+		rt->route_ports[r].route = &cfg->routes[r];
+		read_port(&rt->route_ports[r]);
 	}
 	for (size_t r = 0; r < cfg->nroutes; r++) {
 		const struct cfg_token *ct = cfg_find_token(cfg, cfg->routes[r].token);
@@ -131,6 +162,19 @@ enum zt_err runtime_watch(struct runtime *rt, struct watch *w)
 		/* A change between the first read and the watch would go unseen. */
 		runtime_token_changed(t);
 	}
+	for (size_t r = 0; r < rt->cfg->nroutes; r++) {
+		struct runtime_port *rp = &rt->route_ports[r];
+		enum zt_err err;
+
+		if (rp->route->port_file == NULL)
+			continue;
+		if ((err = watch_add(w, rp->route->port_file, runtime_port_changed, rp,
+		                     &rp->watch)) != ZT_OK) {
+			runtime_unwatch(rt);
+			return err;
+		}
+		read_port(rp);
+	}
 	return ZT_OK;
 }
 
@@ -142,6 +186,11 @@ void runtime_unwatch(struct runtime *rt)
 		if (rt->watches[i] != NULL)
 			watch_remove(rt->watch, rt->watches[i]);
 		rt->watches[i] = NULL;
+	}
+	for (size_t r = 0; r < rt->cfg->nroutes; r++) {
+		if (rt->route_ports[r].watch != NULL)
+			watch_remove(rt->watch, rt->route_ports[r].watch);
+		rt->route_ports[r].watch = NULL;
 	}
 	rt->watch = NULL;
 }

@@ -24,7 +24,16 @@ struct runtime {
 	struct watch *watch;          /* borrowed while watching, else NULL */
 	/* Parallel to cfg->routes: each route's counters (metrics.h), a reference held. */
 	struct metrics_route **route_stats;
+	/* Parallel to cfg->routes: the port read from each route's port_file. */
+	struct runtime_port *route_ports;
 	unsigned refs;
+};
+
+/* A route's port_file, followed like a token file. */
+struct runtime_port {
+	const struct cfg_route *route;
+	unsigned port; /* the last port read; 0: none yet, the upstream URL's applies */
+	struct watch_entry *watch;
 };
 
 /*
@@ -43,6 +52,12 @@ void runtime_unwatch(struct runtime *rt);
 static inline struct token *runtime_route_token(struct runtime *rt, const struct cfg_route *route)
 {
 	return &rt->tokens[rt->route_token[route - rt->cfg->routes]];
+}
+
+/* The port the route's upstream listens on now, or 0 for the one in its URL. */
+static inline unsigned runtime_route_port(const struct runtime *rt, const struct cfg_route *route)
+{
+	return rt->route_ports[route - rt->cfg->routes].port;
 }
 
 /* token_refresh() that also counts the read for the status page and metrics. */

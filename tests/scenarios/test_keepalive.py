@@ -17,11 +17,16 @@ def cpu_seconds(pid):
 
 
 class KeepAliveTests(ScenarioTest):
-    def start(self, **cfg):
+    def start(self, keepalive="60s", **cfg):
+        """An x-zt1-auth route; its upstream connections are pooled unless keepalive is None
+        (the default for such routes: one connection per request)."""
         self.token = self.new_token()
         self.write_local_token(self.token)
         self.svc = self.local_service(token=self.token)
-        self.px = self.proxy(config([route("/", self.svc.url, "local", "x-zt1-auth")], **cfg))
+        r = route("/", self.svc.url, "local", "x-zt1-auth")
+        if keepalive is not None:
+            r["connections"] = {"keepalive": keepalive}
+        self.px = self.proxy(config([r], **cfg))
         return self.px
 
     def run_on_one_connection(self, n, make_request):
@@ -63,6 +68,17 @@ class KeepAliveTests(ScenarioTest):
             if i % 2:
                 self.assertEqual(r.json()["len"], i * 97)
         self.assertUpstreamPooled(100)
+
+    def test_zerotier_route_uses_a_connection_per_request(self):
+        """ZeroTier One's route by default: the client's connection is kept, but each upstream
+        request goes on a new connection that the upstream closes (Connection: close)."""
+        self.start(keepalive=None)
+        for i, r in self.run_on_one_connection(20, lambda i: ("GET", f"/echo?i={i}", None)):
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.json()["headers"].get("connection"), ["close"], r.json())
+        self.assertEqual(len(self.svc.requests), 20)
+        self.assertEqual(self.svc.connections, 20)
+        self.assertEqual(len({rec.conn for rec in self.svc.requests}), 20)
 
     def test_upstream_error_statuses_keep_connections(self):
         self.start()

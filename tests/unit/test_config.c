@@ -549,6 +549,54 @@ static void test_port_file(void)
 	unlink(path);
 }
 
+/* connections: defaults by the route's kind, explicit values, bad values. */
+static void test_connection_policy(void)
+{
+	struct config *cfg = NULL;
+	const struct cfg_route *r;
+	char want[256];
+
+	CHECK(cfg_load(NULL, collect, &R, &cfg) == ZT_OK);
+	if (cfg && (r = find_route(cfg, "/")) != NULL) {
+		/* ZeroTier One: half its 8 workers at most, no idle connection, its port followed. */
+		CHECK(r->conn_max == 4 && r->conn_keepalive_ms == 0);
+		CHECK(r->conn_queue == 128 && r->conn_queue_ms == 10000);
+		snprintf(want, sizeof(want), "%s/zerotier-one.port", tmpdir);
+		CHECK(r->port_file && strcmp(r->port_file, want) == 0);
+	}
+	if (cfg && (r = find_route(cfg, "/central")) != NULL)
+		CHECK(r->conn_max == 0 && r->conn_keepalive_ms == 60000 && r->port_file == NULL);
+	cfg_free(cfg);
+
+	CHECK(
+	    parse(
+	        "routes:\n"
+	        "- {prefix: /zt, upstream: 'http://127.0.0.1:1', token: local, auth: x-zt1-auth}\n"
+	        "- {prefix: /tls, upstream: 'https://127.0.0.1:1', token: local, auth: "
+	        "x-zt1-auth}\n"
+	        "- prefix: /set\n  upstream: 'http://127.0.0.1:1'\n  token: local\n"
+	        "  auth: x-zt1-auth\n  port_file: /run/zt.port\n"
+	        "  connections: {max: 0, queue: 3, queue_timeout: 250ms, keepalive: 2s}\n",
+	        false, &cfg) == ZT_OK);
+	if (cfg) {
+		CHECK((r = find_route(cfg, "/zt")) && r->conn_max == 4 &&
+		      r->conn_keepalive_ms == 0 && r->port_file == NULL);
+		CHECK((r = find_route(cfg, "/tls")) && r->conn_max == 0 &&
+		      r->conn_keepalive_ms == 60000);
+		CHECK((r = find_route(cfg, "/set")) && r->conn_max == 0 && r->conn_queue == 3 &&
+		      r->conn_queue_ms == 250 && r->conn_keepalive_ms == 2000 && r->port_file &&
+		      strcmp(r->port_file, "/run/zt.port") == 0);
+	}
+	cfg_free(cfg);
+
+	CHECK(fails_with("routes:\n- prefix: /\n  upstream: http://127.0.0.1:1\n  token: local\n"
+	                 "  auth: token\n  connections: {max: 70000}\n",
+	                 "t.yaml:6:22: max '70000' must be a whole number from 0 to 65535"));
+	CHECK(fails_with("routes:\n- prefix: /\n  upstream: http://127.0.0.1:1\n  token: local\n"
+	                 "  auth: token\n  port_file: zerotier-one.port\n",
+	                 "t.yaml:6:14: port_file 'zerotier-one.port' must be an absolute path"));
+}
+
 static void test_zerotier_home(void)
 {
 	CHECK_STR(cfg_zerotier_home(), tmpdir);
@@ -586,7 +634,7 @@ static void test_unknown_keys(void)
 	               "  auth: token\n  tls: true\n",
 	               "t.yaml:6:3: unknown key 'tls' in route (expected prefix, upstream, token, "
 	               "auth, ca_file, methods, read_only, allow_paths, deny_paths, allow_uids, "
-	               "allow_gids or max_body)"));
+	               "allow_gids, max_body, connections or port_file)"));
 	/* Keys are compared whole: a NUL inside a quoted key does not make it a known one. */
 	CHECK(
 	    fails_with("\"log_level\\0x\": info\n", "t.yaml:1:1: a key contains a NUL character"));
@@ -1600,6 +1648,7 @@ int main(void)
 	RUN(test_defaults);
 	RUN(test_builtin_tokens);
 	RUN(test_port_file);
+	RUN(test_connection_policy);
 	RUN(test_zerotier_home);
 	RUN(test_unknown_keys);
 	RUN(test_wrong_types);
