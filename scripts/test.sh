@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command on a fresh Debian 12: install what is missing, build, and run
-# every test: format check, unit tests, black-box scenarios, a benchmark smoke
-# run, the same under AddressSanitizer + UndefinedBehaviorSanitizer, the
+# every test: format check, manual page lint, unit tests, black-box scenarios,
+# a benchmark smoke run, the same under AddressSanitizer + UndefinedBehaviorSanitizer, the
 # scenarios again with the select()-style wait of non-Linux systems, the
 # Windows build under Wine (tests/windows.sh), and the fuzz targets.
 # Ends with "tests: N passed, N failed". FUZZ_SECONDS (default 60) sets the
