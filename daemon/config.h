@@ -180,4 +180,13 @@ ZT_WUR enum zt_err cfg_read_port(const char *path, unsigned *port);
 /* The ZeroTier One home: $ZEROTIER_HOME, else the platform default. */
 const char *cfg_zerotier_home(void);
 
+/*
+ * Calls fn with the full path of every key the parser accepts, in table
+ * order: "log_level", "timeouts", "timeouts.client_idle", "listen[].unix",
+ * "tokens.<name>.file", "routes[].prefix", ... The keys of an item that
+ * several keys share (a unix socket's, also under status.listen) are listed
+ * under the first only. For the test that every key is documented.
+ */
+void cfg_each_key(void (*fn)(void *arg, const char *path), void *arg);
+
 #endif

@@ -67,6 +67,13 @@ struct key_type {
 	/* Structured types: the whole node, and the whole "key: ..." output. */
 	void (*node)(struct ctx *c, const struct key *k, const yaml_node_t *n, void *obj);
 	void (*print)(const struct key *k, const void *obj, FILE *out, int indent);
+	/*
+	 * Lists or mappings of items that are mappings themselves: the keys of one
+	 * item, and how an item reads in a key's path ("[]" in a list, ".<name>" in
+	 * a mapping of names). Only cfg_each_key reads these.
+	 */
+	const struct table *items;
+	const char *item_path;
 };
 
 struct key {

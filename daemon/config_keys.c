@@ -325,9 +325,11 @@ static void node_tokens(struct ctx *c, const struct key *k, const yaml_node_t *n
 static void node_routes(struct ctx *c, const struct key *k, const yaml_node_t *n, void *obj);
 
 static const struct key_type t_tokens = {"a mapping of token names", .node = node_tokens,
-                                         .print = cfg_print_tokens};
+                                         .print = cfg_print_tokens, .items = &cfg_token_table,
+                                         .item_path = ".<name>"};
 static const struct key_type t_routes = {"a list of routes", .node = node_routes,
-                                         .print = cfg_print_routes};
+                                         .print = cfg_print_routes, .items = &cfg_route_table,
+                                         .item_path = "[]"};
 
 static const struct key top_keys[] = {
     {"log_level", &cfg_type_enum, offsetof(struct config, log_level), .max = LOG_DEBUG + 1,
@@ -586,4 +588,62 @@ static void node_routes(struct ctx *c, const struct key *k, const yaml_node_t *n
 		r->col = (int)item->start_mark.column + 1;
 		cfg_walk_map(c, item, &cfg_route_table, r, "route", &item->start_mark);
 	}
+}
+
+/* ---- Every key, for the documentation test ------------------------------ */
+
+#define KEY_PATH_MAX    256
+#define ITEM_TABLES_MAX 8
+
+struct each_key {
+	void (*fn)(void *arg, const char *path);
+	void *arg;
+	const struct table *seen[ITEM_TABLES_MAX]; /* item tables already listed */
+	size_t nseen;
+};
+
+static bool item_table_seen(struct each_key *e, const struct table *t)
+{
+	for (size_t i = 0; i < e->nseen; i++)
+		if (e->seen[i] == t)
+			return true;
+	if (e->nseen < ITEM_TABLES_MAX)
+		e->seen[e->nseen++] = t;
+	return false;
+}
+
+/* Appends s to the path of len bytes; the keys' names are short, so it always fits. */
+static size_t path_put(char *path, size_t len, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n >= KEY_PATH_MAX - len)
+		n = KEY_PATH_MAX - len - 1;
+	memcpy(path + len, s, n);
+	path[len + n] = '\0';
+	return len + n;
+}
+
+/* path holds the path of the mapping whose keys t describes (len bytes, 0 at the top). */
+static void each_key_in(struct each_key *e, const struct table *t, char *path, size_t len)
+{
+	for (size_t i = 0; i < t->nkeys; i++) {
+		const struct key *k = &t->keys[i];
+		const struct key_type *ty = k->type;
+		size_t n = path_put(path, path_put(path, len, len > 0 ? "." : ""), k->name);
+
+		e->fn(e->arg, path);
+		if (k->sub)
+			each_key_in(e, k->sub, path, n);
+		if (ty->items && !item_table_seen(e, ty->items))
+			each_key_in(e, ty->items, path, path_put(path, n, ty->item_path));
+	}
+}
+
+void cfg_each_key(void (*fn)(void *arg, const char *path), void *arg)
+{
+	struct each_key e = {.fn = fn, .arg = arg};
+	char path[KEY_PATH_MAX] = "";
+
+	each_key_in(&e, &cfg_top_table, path, 0);
 }

@@ -1109,7 +1109,8 @@ const struct key_type cfg_type_upstream = {"an http:// or https:// URL", .text =
 const struct key_type cfg_type_token_ref = {"a token name", .text = text_token_ref,
                                             .present = string_present, .value = value_string};
 const struct key_type cfg_type_listen = {"a list of addresses", .node = node_listen,
-                                         .print = print_listen};
+                                         .print = print_listen, .items = &cfg_unix_table,
+                                         .item_path = "[]"};
 
 /* status.listen is printed only when set (key kind 1: the status-only list). */
 static bool status_listen_present(const struct key *k, const void *obj)
@@ -1118,9 +1119,9 @@ static bool status_listen_present(const struct key *k, const void *obj)
 	return cfg_count_listen(obj, true) > 0;
 }
 
-const struct key_type cfg_type_status_listen = {"a list of addresses", .node = node_listen,
-                                                .present = status_listen_present,
-                                                .print = print_listen};
+const struct key_type cfg_type_status_listen = {
+    "a list of addresses", .node = node_listen,      .present = status_listen_present,
+    .print = print_listen, .items = &cfg_unix_table, .item_path = "[]"};
 const struct key_type cfg_type_bool = {"true or false", .text = text_bool, .value = value_bool};
 const struct key_type cfg_type_section = {"a mapping", .node = node_section,
                                           .print = print_section};

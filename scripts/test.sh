@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command on a fresh Debian 12: install what is missing, build, and run
-# every test: format check, unit tests, black-box scenarios, a benchmark smoke
-# run, the same under AddressSanitizer + UndefinedBehaviorSanitizer, the
+# every test: format check, manual page lint, unit tests, black-box scenarios,
+# a benchmark smoke run, the same under AddressSanitizer + UndefinedBehaviorSanitizer, the
 # scenarios again with the select()-style wait of non-Linux systems, the
 # Windows build under Wine (tests/windows.sh), and the fuzz targets.
 # Ends with "tests: N passed, N failed". FUZZ_SECONDS (default 60) sets the
@@ -24,6 +24,13 @@ unit_bins() {
 
 step format bash -c 'clang-format --dry-run --Werror daemon/*.[ch] windows-service/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c \
 	tests/bench/*.c'
+
+# The manual pages: every mandoc warning and style message, and groff's warnings (man on
+# Linux renders with groff), except references to pages this machine lacks (sd_notify(3),
+# launchd(8), the two pages themselves before they are installed).
+step man-lint bash -c '{ mandoc -Tlint -W style man/*.[58]; groff -mdoc -ww -z man/*.[58]; } 2>&1 |
+	grep -v -e "referenced manual not found" -e "lacks .* entry, run makewhatis" | grep . && exit 1
+	exit 0'
 
 # Release-like build with warnings as errors.
 if step build bash -c "rm -rf $ci && meson setup $ci -Dwerror=true && ninja -C $ci"; then
