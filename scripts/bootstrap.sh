@@ -7,7 +7,8 @@ set -euo pipefail
 build_pkgs=(gcc meson ninja-build pkg-config libmicrohttpd-dev libcurl4-openssl-dev libyaml-dev curl)
 # systemd: systemd-analyze and systemd-socket-activate for the service tests.
 # iproute2: ip, for the network-namespace scenarios.
-test_pkgs=(clang clang-format libclang-rt-14-dev python3 openssl procps util-linux iproute2 systemd python3-prometheus-client libxml2-utils)
+# nodejs, prometheus (with promtool): the client recipes of docs/CLIENTS.md (test_clients.py).
+test_pkgs=(clang clang-format libclang-rt-14-dev python3 openssl procps util-linux iproute2 systemd python3-prometheus-client libxml2-utils nodejs prometheus)
 
 # Best effort: the browser test (tests/scenarios/test_browser.py) is skipped, and says so,
 # when Debian's chromium cannot be installed.
