@@ -3,7 +3,9 @@
 Each recipe is taken from the page (the fenced block after `<!-- recipe: NAME -->`), the port 9994
 replaced by the test daemon's, and run with the real client: curl, Debian's /usr/bin/python3,
 Node's built-in fetch, and a real Prometheus scraping the proxy. The stand-in upstreams check the
-token the proxy injects, so a recipe that passes really went through the proxy with it.
+token the proxy injects, so a recipe that passes really went through the proxy with it. With the
+local token missing, the recipes must show the proxy's reason for its 503 (docs/CLIENTS.md,
+"When a tool only says 503"). promtool checks the proxy's exposition.
 """
 
 import json
@@ -97,20 +99,30 @@ class ClientRecipeTests(ScenarioTest):
             self.assertEqual(r.header_values("X-ZT1-Auth"), [self.token], r)
             self.assertEqual(r.status, 200, r)
 
-    # --- curl ---
-
-    def test_curl_recipe(self):
-        px = self.start()
-        lines = [ln for ln in recipe("curl").splitlines() if ln.strip()]
-        self.assertEqual(len(lines), 3, lines)
+    def run_lines(self, name, px):
+        """Runs each command line of a shell recipe against px; the parsed JSON answers in order.
+        `zt-token-proxy status` is the daemon's own command, pointed at the test daemon."""
         answers = []
-        for line in lines:
+        for line in recipe(name).splitlines():
+            argv = shlex.split(line, comments=True)
+            if argv[:2] == ["zt-token-proxy", "status"]:
+                res = self.run_cli(argv[1:] + ["--url", px.url("/_proxy/status")])
+                answers.append((res.rc, res.stdout))
+                continue
             argv = shlex.split(on_port(line, px.port), comments=True)
             self.assertEqual(argv[0], "curl", line)
             rc, out, err = self.run_client(argv + ["--max-time", str(int(20 * SCALE))], line)
             self.assertEqual(rc, 0, f"{line}: {err}")
             self.record_body(line, out.encode())
             answers.append(json.loads(out))
+        return answers
+
+    # --- curl ---
+
+    def test_curl_recipe(self):
+        px = self.start()
+        answers = self.run_lines("curl", px)
+        self.assertEqual(len(answers), 3, answers)
         self.assertIs(answers[0]["online"], True, answers[0])
         self.assertEqual(answers[1]["path"], "/api/v1/network", answers[1])
         self.assertEqual(answers[2]["path"], "/api/v2/networks", answers[2])
@@ -121,6 +133,21 @@ class ClientRecipeTests(ScenarioTest):
         self.assertEqual(by_path["/api/v2/networks"].header_values("Authorization"),
                          [f"Bearer {self.central_v2_token}"])
         self.assertEqual(by_path["/api/v2/networks"].status, 200)
+
+    def test_why_503_recipe(self):
+        px = self.start(local_token=False)
+        self.assertEqual(px.get("/status").status, 503)
+        (rc, table), status, health = self.run_lines("why-503", px)
+        self.assertEqual(rc, 1, f"zt-token-proxy status exits 1 when unhealthy:\n{table}")
+        self.assertIn("UNHEALTHY", table)
+        self.assertRegex(table, r"(?m)^/ .*local \(x-zt1-auth\) +missing ")
+        self.assertRegex(table, r"(?m)^  /: token 'local' .* is missing")
+        self.assertIs(status["healthy"], False, status)
+        self.assertEqual(next(t for t in status["tokens"] if t["name"] == "local")["state"], "missing", status)
+        self.assertEqual(health["status"], "unhealthy", health)
+        self.assertEqual([(p["route"], p["token"], p["state"]) for p in health["problems"]],
+                         [("/", "local", "missing")])
+        self.assertEqual(self.zt.requests, [], "nothing reaches the upstream without a token")
 
     # --- Python ---
 
@@ -166,6 +193,18 @@ class ClientRecipeTests(ScenarioTest):
         rc, out, err = self.run_client([node, path], "the Node recipe")
         self.assertEqual((rc, out), (0, "deadbeef00 online\n"), err)
         self.assert_local_token("/status")
+
+    def test_node_recipe_shows_why_on_503(self):
+        node = self.node_binary()
+        px = self.start(local_token=False)
+        path = self.write_file("status.mjs", on_port(recipe("node"), px.port), mode=0o644)
+        rc, out, err = self.run_client([node, path], "the Node recipe")
+        self.assertEqual((rc, out), (1, ""), err)
+        m = re.search(r"^503 (\{.*\})$", err, re.M)
+        self.assertTrue(m, err)
+        body = json.loads(m.group(1))
+        self.assertEqual((body["error"], body["token"], body["state"]), ("token_unavailable", "local", "missing"))
+        self.assertEqual(self.zt.requests, [])
 
     # --- Prometheus ---
 
