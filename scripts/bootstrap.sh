@@ -5,10 +5,14 @@ set -euo pipefail
 
 # curl: every example in README.md uses it.
 build_pkgs=(gcc meson ninja-build pkg-config libmicrohttpd-dev libcurl4-openssl-dev libyaml-dev curl)
-# systemd: systemd-analyze and systemd-socket-activate for the service tests.
-# iproute2: ip, for the network-namespace scenarios.
-# mandoc, groff-base: the manual pages' lint (mandoc -Tlint, groff -ww).
-test_pkgs=(clang clang-format libclang-rt-14-dev python3 openssl procps util-linux iproute2 systemd python3-prometheus-client libxml2-utils mandoc groff-base)
+# One line per purpose, so that each test stage names what it brings in.
+test_pkgs=(
+	clang clang-format libclang-rt-14-dev python3 openssl procps util-linux python3-prometheus-client libxml2-utils
+	systemd      # systemd-analyze and systemd-socket-activate for the service tests
+	iproute2     # ip, for the network-namespace scenarios
+	mandoc groff-base    # the manual pages' lint (mandoc -Tlint, groff -ww)
+	nodejs prometheus    # the client recipes of docs/CLIENTS.md (test_clients.py), promtool
+)
 
 # Best effort: the browser test (tests/scenarios/test_browser.py) is skipped, and says so,
 # when Debian's chromium cannot be installed.
