@@ -6,8 +6,10 @@ set -euo pipefail
 # curl: every example in README.md uses it.
 build_pkgs=(gcc meson ninja-build pkg-config libmicrohttpd-dev libcurl4-openssl-dev libyaml-dev curl)
 # systemd: systemd-analyze and systemd-socket-activate for the service tests.
-# iproute2: ip, for the network-namespace scenarios.
-test_pkgs=(clang clang-format libclang-rt-14-dev python3 openssl procps util-linux iproute2 systemd python3-prometheus-client libxml2-utils)
+# iproute2: ip, for the network-namespace scenarios; ss, for the stand-in's listen backlog.
+# g++, libcpp-httplib-dev: tests/standin, the stand-in on ZeroTier One's own server library.
+test_pkgs=(clang clang-format libclang-rt-14-dev python3 openssl procps util-linux iproute2 systemd python3-prometheus-client libxml2-utils
+	g++ libcpp-httplib-dev)
 
 # Best effort: the browser test (tests/scenarios/test_browser.py) is skipped, and says so,
 # when Debian's chromium cannot be installed.

@@ -23,7 +23,7 @@ unit_bins() {
 }
 
 step format bash -c 'clang-format --dry-run --Werror daemon/*.[ch] windows-service/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c \
-	tests/bench/*.c'
+	tests/bench/*.c tests/standin/*.cpp'
 
 # Release-like build with warnings as errors.
 if step build bash -c "rm -rf $ci && meson setup $ci -Dwerror=true && ninja -C $ci"; then
