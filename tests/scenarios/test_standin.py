@@ -192,6 +192,23 @@ class StandinTests(ScenarioTest):
                           (0, 0, 0, before["closed"] + 1),
                 timeout=3, msg=f"the worker released and the connection closed ({close.__name__})")
 
+    def test_hang_queued_behind_busy_workers_ends_too(self):
+        zt = self.start()
+        n = zt.connections()["workers"] + 4
+        socks = []
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", zt.port))
+            s.sendall(f"GET /hang HTTP/1.1\r\nHost: x\r\nX-ZT1-Auth: {self.token}\r\n\r\n".encode())
+            socks.append(s)
+        zt.wait_connections(lambda k: k["accepted"] == n and k["queued"] == 4,
+                            msg="every worker in /hang, 4 connections waiting for one")
+        for s in socks:
+            rst_close(s)
+        # A reset connection has no peer address any more; the requests read from it after
+        # the reset must not hang either.
+        zt.wait_connections(lambda k: (k["open"], k["hanging"]) == (0, 0), timeout=3,
+                            msg="every connection closed")
+
     def test_slow_and_bounded_hang_answer(self):
         zt = self.start()
         c = zt.connection()

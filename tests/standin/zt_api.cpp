@@ -44,10 +44,10 @@
 #include <httplib.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -241,56 +241,57 @@ long param_ms(const httplib::Request &req, long fallback)
 
 /*
  * cpp-httplib 0.11 tells a handler nothing about its connection but the
- * addresses, so the connection's descriptor is found by them.
+ * addresses, so the connection's descriptor is found by them. None found
+ * means the client has reset the connection already: getpeername() fails on
+ * a reset socket.
  */
 int connection_fd(const httplib::Request &req)
 {
-	struct rlimit rl;
-	int top = 65536;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < static_cast<rlim_t>(top))
-		top = static_cast<int>(rl.rlim_cur);
-	for (int fd = 0; fd < top; fd++) {
+	DIR *d = opendir("/proc/self/fd");
+	if (d == nullptr)
+		return -1;
+	int found = -1;
+	while (struct dirent *e = readdir(d)) {
+		int fd = atoi(e->d_name);
 		struct sockaddr_in peer, self;
 		socklen_t pl = sizeof(peer), sl = sizeof(self);
-		if (getpeername(fd, reinterpret_cast<struct sockaddr *>(&peer), &pl) != 0 ||
+		if (e->d_name[0] == '.' || fd == dirfd(d) ||
+		    getpeername(fd, reinterpret_cast<struct sockaddr *>(&peer), &pl) != 0 ||
 		    peer.sin_family != AF_INET ||
 		    getsockname(fd, reinterpret_cast<struct sockaddr *>(&self), &sl) != 0)
 			continue;
 		char ip[INET_ADDRSTRLEN];
 		inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof(ip));
 		if (ntohs(peer.sin_port) == req.remote_port &&
-		    ntohs(self.sin_port) == req.local_port && req.remote_addr == ip)
-			return fd;
+		    ntohs(self.sin_port) == req.local_port && req.remote_addr == ip) {
+			found = fd;
+			break;
+		}
 	}
-	return -1;
+	closedir(d);
+	return found;
 }
 
-/* Holds the worker until the peer closes or resets (POLLRDHUP) or ms pass. */
+/* Holds the worker until the client closes or resets its connection, or ms pass. */
 void hang(const httplib::Request &req, httplib::Response &res)
 {
 	long ms = param_ms(req, max_wait_ms);
 	stats.hanging++;
 	int fd = connection_fd(req);
 	auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-	bool gone = false;
-	for (;;) {
+	bool gone = fd < 0;
+	while (!gone) {
 		auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
 		                end - std::chrono::steady_clock::now())
 		                .count();
 		if (left <= 0)
 			break;
-		if (fd < 0) {
-			std::this_thread::sleep_for(std::chrono::milliseconds(left));
-			break;
-		}
+		/* POLLRDHUP: a FIN; a RST also reports POLLHUP and POLLERR. */
 		struct pollfd p = {fd, POLLRDHUP, 0};
 		int n = poll(&p, 1, static_cast<int>(left));
 		if (n < 0 && errno != EINTR)
 			break;
-		if (n > 0) {
-			gone = true;
-			break;
-		}
+		gone = n > 0;
 	}
 	stats.hanging--;
 	res.set_content("{\"hung_ms\":" + std::to_string(ms) +
