@@ -9,9 +9,10 @@ build_pkgs=(gcc meson ninja-build pkg-config libmicrohttpd-dev libcurl4-openssl-
 test_pkgs=(
 	clang clang-format libclang-rt-14-dev python3 openssl procps util-linux python3-prometheus-client libxml2-utils
 	systemd      # systemd-analyze and systemd-socket-activate for the service tests
-	iproute2     # ip, for the network-namespace scenarios
+	iproute2     # ip, for the network-namespace scenarios; ss, for the stand-in's listen backlog
 	mandoc groff-base    # the manual pages' lint (mandoc -Tlint, groff -ww)
 	nodejs prometheus    # the client recipes of docs/CLIENTS.md (test_clients.py), promtool
+	g++ libcpp-httplib-dev  # tests/standin: the stand-in on ZeroTier One's own server library
 )
 
 # Best effort: the browser test (tests/scenarios/test_browser.py) is skipped, and says so,

@@ -23,7 +23,7 @@ unit_bins() {
 }
 
 step format bash -c 'clang-format --dry-run --Werror daemon/*.[ch] windows-service/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c \
-	tests/bench/*.c'
+	tests/bench/*.c tests/standin/*.cpp'
 
 # The manual pages: every mandoc warning and style message, and groff's warnings (man on
 # Linux renders with groff), except references to pages this machine lacks (sd_notify(3),

@@ -3,6 +3,8 @@
 Each test starts the real daemon against stand-ins on loopback:
   LocalService   plain HTTP/1.1, plays ZeroTier One (X-ZT1-Auth, auth query, Bearer)
   CentralService the same handler over TLS, plays Central (token / Bearer)
+  ZtApiStandin   tests/standin/zt_api.cpp: ZeroTier One's real server library (cpp-httplib)
+                 on its defaults, for what depends on how that server handles connections
   Proxy          writes a config, runs the daemon, talks to it
 
 Every test derives from ScenarioTest. Its tearDown stops the daemons (SIGTERM must give
@@ -12,6 +14,8 @@ sanitizer reported anything.
 
 Environment:
   ZTP_BINARY          the daemon (default: <repo>/build/zt-token-proxy or build/daemon/...)
+  ZTP_STANDIN         the cpp-httplib stand-in (default: tests/standin/zt-api-standin in the
+                      daemon's build directory)
   ZTP_BIG=0           shrink the big streaming tests to 64 MiB (sanitizer runs)
   ZTP_TIMEOUT_SCALE   multiply generous waits (default 1)
   ZTP_KEEP=1          keep each test's temporary directory
@@ -631,6 +635,93 @@ class CentralService(LocalService):
         return True, a, False, None
 
 
+def standin_binary():
+    """The cpp-httplib stand-in (tests/standin/zt_api.cpp): $ZTP_STANDIN, else the one meson
+    built next to the daemon (BUILD/tests/standin/zt-api-standin for BUILD/daemon/zt-token-proxy)."""
+    if os.environ.get("ZTP_STANDIN"):
+        return os.path.abspath(os.environ["ZTP_STANDIN"])
+    build = os.path.dirname(os.path.dirname(binary_path()))
+    return os.path.join(build, "tests", "standin", "zt-api-standin")
+
+
+class ZtApiStandin:
+    """ZeroTier One's API server as it really behaves: cpp-httplib on the library's defaults
+    (TCP_NODELAY off, backlog 5, a pool of max(8, cores - 1) workers, each open keep-alive
+    connection holding one, keep-alive at most 5 requests / 5 s). A separate program, so the
+    other stand-ins stay for everything else. It reads token_file once, at start-up, as
+    ZeroTier does (reread_token=True: on every request); port_file gets the port it listens on.
+    connections() reads its counts from a control port of its own, which takes none of its
+    workers. Endpoints: see tests/standin/zt_api.cpp (/status, /network, /health, /slow?ms=N,
+    /hang)."""
+
+    def __init__(self, token_file, port=0, reread_token=False, port_file=None):
+        binary = standin_binary()
+        if not os.path.exists(binary):
+            raise unittest.SkipTest(f"no cpp-httplib stand-in at {binary}: meson builds it only "
+                                    "where libcpp-httplib-dev is installed (scripts/bootstrap.sh --test)")
+        argv = [binary] + (["--reread-token"] if reread_token else [])
+        argv += ["--port-file", port_file] if port_file else []
+        self.token_file = token_file
+        self._err = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(argv + [str(port), token_file], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=self._err)
+        lines = []
+        reader = threading.Thread(target=lambda: lines.extend(
+            self.proc.stdout.readline().decode() for _ in range(2)), daemon=True)
+        reader.start()
+        reader.join(10 * SCALE)
+        ports = [re.search(r"127\.0\.0\.1:(\d+)$", ln.strip()) for ln in lines]
+        if len(ports) != 2 or not all(ports):
+            self.stop()
+            self._err.seek(0)
+            raise AssertionError(f"zt-api-standin did not start (printed {lines!r}): "
+                                 f"{self._err.read().decode(errors='replace')[-2000:]}")
+        self.port, self.control_port = (int(m.group(1)) for m in ports)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/"
+
+    def connection(self, timeout=30):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout * SCALE)
+
+    def connections(self):
+        """{"accepted", "open", "closed", "busy", "queued", "requests", "hanging", "workers"}."""
+        c = http.client.HTTPConnection("127.0.0.1", self.control_port, timeout=10 * SCALE)
+        try:
+            c.request("GET", "/connections", headers={"Connection": "close"})
+            r = c.getresponse()
+            return json.loads(r.read())
+        finally:
+            c.close()
+
+    def wait_connections(self, cond, timeout=10, msg="stand-in counts"):
+        """Waits until cond(counts) is true; returns those counts."""
+        seen = {}
+
+        def check():
+            seen.update(self.connections())
+            return dict(seen) if cond(seen) else None
+        try:
+            return wait_until(check, timeout, msg=msg)
+        except AssertionError as e:
+            raise AssertionError(f"{e}; last counts {seen}") from None
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        self._err.close()
+
+
 # ---------------------------------------------------------------------------------------------
 # The daemon.
 
@@ -988,6 +1079,16 @@ class ScenarioTest(unittest.TestCase):
 
     def central_service(self, token=None, token_v2=None, ca="main", name=None):
         s = CentralService(token=token, token_v2=token_v2, ca=ca, name=name)
+        self._services.append(s)
+        return s
+
+    def zt_api_standin(self, token=None, token_file=None, **kw):
+        """A ZtApiStandin reading token_file, or a new file holding token (default: a new
+        token); kw: port, reread_token, port_file. Its token file is .token_file."""
+        if token_file is None:
+            token_file = self.write_file(f"standin-{len(self._services)}.secret",
+                                         token if token is not None else self.new_token())
+        s = ZtApiStandin(token_file, **kw)
         self._services.append(s)
         return s
 
