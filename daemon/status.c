@@ -325,6 +325,26 @@ static void write_policy(const struct cfg_route *cr, struct sbuf *b)
 	sbuf_put(b, "}");
 }
 
+/* The route's upstream connection policy: its settings, then how it stands now. */
+static void write_connections(const struct runtime *rt, size_t r, struct sbuf *b)
+{
+	const struct cfg_route *cr = &rt->cfg->routes[r];
+	const struct metrics_route *mr = rt->route_stats[r];
+	bool first = true;
+
+	sbuf_put(b, "{");
+	json_u64(b, &first, "max", cr->conn_max);
+	json_u64(b, &first, "queue", cr->conn_queue);
+	json_u64(b, &first, "queue_timeout_ms", cr->conn_queue_ms);
+	json_u64(b, &first, "keepalive_ms", cr->conn_keepalive_ms);
+	json_u64(b, &first, "open", mr->up_open);
+	json_u64(b, &first, "in_progress", mr->up_active);
+	json_u64(b, &first, "queued", mr->queued);
+	json_u64(b, &first, "refused_full", mr->queue_refused);
+	json_u64(b, &first, "refused_timeout", mr->queue_expired);
+	sbuf_put(b, "}");
+}
+
 static void write_routes(const struct runtime *rt, struct sbuf *b)
 {
 	sbuf_put(b, "[");
@@ -338,8 +358,14 @@ static void write_routes(const struct runtime *rt, struct sbuf *b)
 		json_str(b, &first, "upstream", cr->upstream);
 		json_str(b, &first, "token", cr->token);
 		json_str(b, &first, "auth", cfg_auth_name(cr->auth));
+		if (cr->port_file != NULL) {
+			json_str(b, &first, "port_file", cr->port_file);
+			json_u64(b, &first, "port", rt->route_ports[r].port);
+		}
 		json_key(b, &first, "policy");
 		write_policy(cr, b);
+		json_key(b, &first, "connections");
+		write_connections(rt, r, b);
 		json_u64(b, &first, "requests", route_requests(mr));
 		json_u64(b, &first, "upstream_401", mr->upstream_401);
 		json_u64(b, &first, "replays", mr->replays);
