@@ -220,16 +220,13 @@ enum {
 
 static void route_finish(struct ctx *c, void *obj, const yaml_node_t *const *seen);
 
+/* No help lines: inside a route they would repeat for every route --print-config shows. */
 static const struct key connection_keys[] = {
-    {"max", &cfg_type_count, offsetof(struct cfg_route, conn_max), .max = 65535,
-     .help = "upstream requests at once, 0 for no cap; default 4 for ZeroTier One, else 0"},
-    {"queue", &cfg_type_count, offsetof(struct cfg_route, conn_queue), .max = 65535,
-     .help = "requests that may wait for a connection, in arrival order (503 beyond); 128"},
+    {"max", &cfg_type_count, offsetof(struct cfg_route, conn_max), .max = 65535},
+    {"queue", &cfg_type_count, offsetof(struct cfg_route, conn_queue), .max = 65535},
     {"queue_timeout", &cfg_type_duration, offsetof(struct cfg_route, conn_queue_ms), .min = 1,
-     .max = DAY_MS, .help = "longest wait in the queue (504 beyond); 10s"},
-    {"keepalive", &cfg_type_duration, offsetof(struct cfg_route, conn_keepalive_ms), .max = DAY_MS,
-     .help = "idle time a connection is kept for reuse, 0s for one per request; "
-             "default 0s for ZeroTier One, else 60s"},
+     .max = DAY_MS},
+    {"keepalive", &cfg_type_duration, offsetof(struct cfg_route, conn_keepalive_ms), .max = DAY_MS},
 };
 
 static const struct table connection_table = {
