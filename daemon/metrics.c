@@ -1,6 +1,7 @@
 #include "metrics.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,6 +315,25 @@ static void route_hist(struct sbuf *b, const struct metrics_route *mr, const cha
 	route_counter(b, mr, sample, cum);
 }
 
+/* Route families with one sample per route: a counter or gauge read from a field. */
+static const struct route_family {
+	const char *name, *type, *help;
+	size_t off; /* of a uint64_t in struct metrics_route */
+} route_families[] = {
+    {"upstream_connections", "gauge", "Upstream connections open.",
+     offsetof(struct metrics_route, up_open)},
+    {"upstream_requests_in_progress", "gauge",
+     "Upstream requests in progress (capped by the route's connections.max).",
+     offsetof(struct metrics_route, up_active)},
+    {"upstream_queue_length", "gauge", "Requests waiting for an upstream slot (connections.queue).",
+     offsetof(struct metrics_route, queued)},
+    {"upstream_unauthorized_total", "counter", "401 answers from the upstream.",
+     offsetof(struct metrics_route, upstream_401)},
+    {"upstream_401_replays_total", "counter",
+     "Requests replayed once with a changed token after a 401.",
+     offsetof(struct metrics_route, replays)},
+};
+
 static void write_upstream(struct sbuf *b)
 {
 	const struct metrics_route *mr;
@@ -322,17 +342,6 @@ static void write_upstream(struct sbuf *b)
 	       "Time from starting an upstream request to its response head (every attempt).");
 	for (mr = first_route(false); mr != NULL; mr = next_route(mr, false))
 		route_hist(b, mr, "upstream_latency_seconds", &mr->latency);
-	family(b, "upstream_connections", "gauge", "Upstream connections open.");
-	for (mr = first_route(false); mr != NULL; mr = next_route(mr, false))
-		route_counter(b, mr, "upstream_connections", mr->up_open);
-	family(b, "upstream_requests_in_progress", "gauge",
-	       "Upstream requests in progress (capped by the route's connections.max).");
-	for (mr = first_route(false); mr != NULL; mr = next_route(mr, false))
-		route_counter(b, mr, "upstream_requests_in_progress", mr->up_active);
-	family(b, "upstream_queue_length", "gauge",
-	       "Requests waiting for an upstream slot (connections.queue).");
-	for (mr = first_route(false); mr != NULL; mr = next_route(mr, false))
-		route_counter(b, mr, "upstream_queue_length", mr->queued);
 	family(b, "upstream_queue_wait_seconds", "histogram",
 	       "Time a request waited in its route's queue before it was sent.");
 	for (mr = first_route(false); mr != NULL; mr = next_route(mr, false))
@@ -345,13 +354,14 @@ static void write_upstream(struct sbuf *b)
 		sample_start(b, "upstream_queue_refused_total", "route", mr->prefix);
 		sbuf_printf(b, ",reason=\"timeout\"} %" PRIu64 "\n", mr->queue_expired);
 	}
-	family(b, "upstream_unauthorized_total", "counter", "401 answers from the upstream.");
-	for (mr = first_route(false); mr != NULL; mr = next_route(mr, false))
-		route_counter(b, mr, "upstream_unauthorized_total", mr->upstream_401);
-	family(b, "upstream_401_replays_total", "counter",
-	       "Requests replayed once with a changed token after a 401.");
-	for (mr = first_route(false); mr != NULL; mr = next_route(mr, false))
-		route_counter(b, mr, "upstream_401_replays_total", mr->replays);
+	for (size_t i = 0; i < sizeof(route_families) / sizeof(route_families[0]); i++) {
+		const struct route_family *f = &route_families[i];
+
+		family(b, f->name, f->type, f->help);
+		for (mr = first_route(false); mr != NULL; mr = next_route(mr, false))
+			route_counter(b, mr, f->name,
+			              *(const uint64_t *)(const void *)((const char *)mr + f->off));
+	}
 }
 
 static void token_sample(struct sbuf *b, const struct metrics_token *mt, const char *name,

@@ -58,9 +58,9 @@ struct metrics_route {
 	 * a runtime, because they must count across a reload: requests of the old
 	 * configuration still hold upstream connections.
 	 */
-	unsigned up_active;     /* upstream requests in progress */
-	unsigned up_open;       /* upstream connections open */
-	unsigned queued;        /* requests waiting for an upstream slot */
+	uint64_t up_active;     /* upstream requests in progress */
+	uint64_t up_open;       /* upstream connections open */
+	uint64_t queued;        /* requests waiting for an upstream slot */
 	uint64_t queue_refused; /* turned away: the queue was full (503) */
 	uint64_t queue_expired; /* waited queue_timeout in vain (504) */
 	struct metrics_hist queue_wait;

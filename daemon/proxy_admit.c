@@ -9,6 +9,7 @@
  * requests of a configuration replaced by a reload still count against the
  * same cap; each request is measured against its own route's settings.
  */
+#include <inttypes.h>
 #include <stdio.h>
 
 #include "log.h"
@@ -65,7 +66,8 @@ void req_admit(struct req *req)
 	if (req->stats->queued >= req->route->conn_queue) {
 		req->stats->queue_refused++;
 		snprintf(limit, sizeof(limit), "%u", req->route->conn_queue);
-		log_warn("route %s: %u upstream requests in progress and %u waiting; refused one",
+		log_warn("route %s: %" PRIu64 " upstream requests in progress and %" PRIu64
+		         " waiting; refused one",
 		         req->route->prefix, req->stats->up_active, req->stats->queued);
 		req_fail(req, MHD_HTTP_SERVICE_UNAVAILABLE, "queue_full",
 		         "too many requests are waiting for the upstream; try again later", extra);
