@@ -2,12 +2,12 @@
 # Prints the path of a pristine Debian 12 root that can boot systemd under systemd-nspawn, building it
 # with debootstrap (~3 min) the first time. The root is cached under /var/cache/zt-token-proxy/, keyed by
 # the suite and package list, so a changed list builds a new one; callers copy it (cp -a) and never
-# modify the cached one.
+# modify the cached one. The key covers this script too, so a changed recipe builds a new root.
 set -euo pipefail
 
 suite=bookworm
 include=systemd,systemd-sysv,dbus,libmicrohttpd12,libcurl4,libyaml-0-2,curl,python3,openssl,iproute2,procps
-key=$(printf '%s %s\n' "$suite" "$include" | sha256sum | cut -c1-12)
+key=$({ printf '%s %s\n' "$suite" "$include"; cat "$0"; } | sha256sum | cut -c1-12)
 cache=/var/cache/zt-token-proxy/nspawn-$key
 if [ -f "$cache/.complete" ]; then
     echo "$cache/root"
@@ -24,7 +24,6 @@ tmp=$(mktemp -d /var/cache/zt-token-proxy/nspawn-build.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 debootstrap --variant=minbase --include="$include" "$suite" "$tmp/root" "$mirror" >"$tmp/debootstrap.log" 2>&1 ||
     { tail -20 "$tmp/debootstrap.log" >&2; exit 1; }
-cp /etc/apt/sources.list.d/debian.sources "$tmp/root/etc/apt/sources.list.d/"
 printf '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n' >"$tmp/root/etc/hosts"
 echo ztp-guest >"$tmp/root/etc/hostname"
 # An empty machine-id makes systemd generate a fresh one at each boot instead of running first-boot setup.
