@@ -319,6 +319,7 @@ reload() {
 bad_reload() {
 	local pid
 	pid=$(show MainPID)
+	trap 'test_config | put "$conf"; g systemctl reload $SVC' EXIT # the next checks need a good one
 	echo 'routes: [unclosed' | put "$conf"
 	g systemctl reload $SVC
 	wait_for 10 "the failed reload in the status line" \
@@ -329,8 +330,6 @@ bad_reload() {
 	expect "the same process" test "$(show MainPID)" = "$pid"
 	expect "active" test "$(show ActiveState)" = active
 	expect "the previous configuration served" test "$(upstream_path http://127.0.0.1:9994/extra/x)" = /via/x
-	test_config | put "$conf"
-	g systemctl reload $SVC
 }
 
 # A stopped process stops pinging: systemd kills it (SIGABRT) and Restart=on-failure starts it again.
@@ -358,6 +357,7 @@ stop() {
 # A configuration error is exit status 78, and a restart cannot fix it.
 config_error() {
 	local n
+	trap 'test_config | put "$conf"; g systemctl stop $SVC; g systemctl reset-failed $SVC' EXIT
 	echo 'routes: [unclosed' | put "$conf"
 	if g systemctl start $SVC; then
 		echo "started with a broken configuration"
@@ -368,8 +368,6 @@ config_error() {
 	expect "exit status 78, got $(show ExecMainStatus)" test "$(show ExecMainStatus)" = 78
 	expect "failed, got $(show ActiveState)" test "$(show ActiveState)" = failed
 	expect "not restarted" test "$(show NRestarts)" = "$n"
-	test_config | put "$conf"
-	g systemctl reset-failed $SVC
 }
 
 socket_activation() {
