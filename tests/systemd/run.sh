@@ -8,8 +8,7 @@
 # checks (build, lintian, contents), which do work in a chroot; scripts/test.sh skips the stage
 # with ZTP_SYSTEMD_STAGE=skip. KEEP=1 leaves the work directory (logs, the guest's root) in place.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
-repo=$PWD
+cd "$(dirname "$0")/../.." || exit 1
 t0=$SECONDS
 
 apt_install() {
@@ -115,7 +114,7 @@ run_lintian() {
 
 package_contents() {
 	local deb list
-	deb=$(ls "$work"/zt-token-proxy_*_*.deb | grep -v dbgsym)
+	deb=$(echo "$work"/zt-token-proxy_*_*.deb) # not zt-token-proxy-dbgsym_*
 	list=$(dpkg-deb -c "$deb" | awk '{ print $6 }' | sed 's|^\./|/|')
 	for f in /usr/bin/zt-token-proxy /lib/systemd/system/zt-token-proxy.service \
 		/lib/systemd/system/zt-token-proxy.socket /etc/zt-token-proxy/zt-token-proxy.yaml \
@@ -149,7 +148,7 @@ echo "# preparing the guest ($((SECONDS - t0)) s)"
 root=$(bash tests/systemd/guest-root.sh) || fatal "no guest root (debootstrap)"
 guest=$work/root
 cp -a "$root" "$guest"
-cp "$work"/zt-token-proxy_*_*.deb "$guest/root/" && rm -f "$guest"/root/zt-token-proxy-dbgsym_*.deb
+cp "$work"/zt-token-proxy_*_*.deb "$guest/root/"
 mkdir "$guest/root/ztp-src" && tar -xf "$work/tree.tar" -C "$guest/root/ztp-src"
 # ZeroTier One's token as it keeps it: root's, mode 0600, in its 0700 home.
 token=$(openssl rand -hex 12)
@@ -159,9 +158,9 @@ install -d -m 0700 "$guest/var/lib/zerotier-one"
 # nspawn in a cgroup of its own: it leaves payload/ and supervisor/ cgroups where it runs.
 name=ztp-systemd-$$
 if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
-	cgroups=(/sys/fs/cgroup/$name)
+	cgroups=("/sys/fs/cgroup/$name")
 else
-	cgroups=(/sys/fs/cgroup/unified/$name /sys/fs/cgroup/systemd/$name)
+	cgroups=("/sys/fs/cgroup/unified/$name" "/sys/fs/cgroup/systemd/$name")
 fi
 for c in "${cgroups[@]}"; do mkdir "$c" || fatal "cannot create the cgroup $c"; done
 (
