@@ -3,10 +3,14 @@
 # every test: format check, manual page lint, unit tests, black-box scenarios,
 # a benchmark smoke run, the same under AddressSanitizer + UndefinedBehaviorSanitizer, the
 # scenarios again with the select()-style wait of non-Linux systems, the
-# Windows build under Wine (tests/windows.sh), and the fuzz targets.
+# Windows build under Wine (tests/windows.sh), the Debian package and the units
+# under a real systemd in a systemd-nspawn guest (tests/systemd/run.sh), and the
+# fuzz targets.
 # Ends with "tests: N passed, N failed". FUZZ_SECONDS (default 60) sets the
-# time per fuzz target; SKIP_FUZZ=1, SKIP_ASAN=1, SKIP_BENCH=1 and SKIP_WINDOWS=1 shorten a
-# local run;
+# time per fuzz target; SKIP_FUZZ=1, SKIP_ASAN=1, SKIP_BENCH=1, SKIP_WINDOWS=1 and SKIP_SYSTEMD=1
+# shorten a local run; runners inside a chroot, where the systemd stage cannot boot a guest,
+# set ZTP_SYSTEMD_STAGE=package (only the package: build, lintian, contents) or skip (and run
+# tests/systemd/run.sh on the host);
 # BUILD_PREFIX (default "build") names the build directories.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -71,6 +75,13 @@ fi
 if [ "${SKIP_WINDOWS:-0}" != 1 ]; then
 	bash tests/windows.sh >"$logdir/windows.log" 2>&1
 	summary windows "$logdir/windows.log"
+fi
+
+# The Debian package (built, linted, installed, purged) and the units under systemd as PID 1 in a
+# systemd-nspawn guest. Needs root on the host itself, not a chroot (see ZTP_SYSTEMD_STAGE above).
+if [ "${SKIP_SYSTEMD:-0}" != 1 ] && [ "${ZTP_SYSTEMD_STAGE:-run}" != skip ]; then
+	bash tests/systemd/run.sh >"$logdir/systemd.log" 2>&1
+	summary systemd "$logdir/systemd.log"
 fi
 
 if [ "${SKIP_FUZZ:-0}" != 1 ]; then
