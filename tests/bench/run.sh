@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The benchmark of issue 7 in one command: installs the bench-only Debian
-# packages (wrk, nginx, haproxy), builds zt-token-proxy in release mode in its
-# own build directory plus the upstream stand-in, runs every load against the
-# proxy, nginx and haproxy side by side, and prints one markdown table.
+# packages (wrk, nginx, haproxy, cpp-httplib), builds zt-token-proxy in release
+# mode in its own build directory plus the upstream stand-ins, runs every load
+# against the proxy, nginx and haproxy side by side, and prints one markdown
+# table, then the table against ZeroTier One's server library (issue 13).
 #
 #   tests/bench/run.sh                  the full run (~5 min)
 #   tests/bench/run.sh --smoke          a tiny run (< 60 s): exits 1 only if something is broken
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/../.."
 build=${BENCH_BUILD_DIR:-${BUILD_PREFIX:-build}-bench}
 
 scripts/bootstrap.sh
-bench_pkgs=(wrk nginx haproxy curl openssl python3 gcc)
+bench_pkgs=(wrk nginx haproxy curl openssl python3 gcc g++ libcpp-httplib-dev pkg-config)
 missing=()
 for p in "${bench_pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -36,6 +37,9 @@ quiet() { # quiet COMMAND...: its output only when it fails
 [ -f "$build/build.ninja" ] || quiet meson setup "$build" --buildtype=release -Db_ndebug=true
 quiet ninja -C "$build" daemon/zt-token-proxy
 gcc -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -o "$build/bench-upstream" tests/bench/upstream.c
+# shellcheck disable=SC2046 # pkg-config prints several words
+g++ -O2 -std=c++14 -Wall -Wextra -Werror -pthread -o "$build/zt-api-standin" tests/standin/zt_api.cpp \
+	$(pkg-config --cflags --libs cpp-httplib)
 
 exec /usr/bin/python3 tests/bench/bench.py --binary "$build/daemon/zt-token-proxy" \
-	--upstream "$build/bench-upstream" "$@"
+	--upstream "$build/bench-upstream" --standin "$build/zt-api-standin" "$@"

@@ -36,10 +36,10 @@
  * The counts (JSON): connections accepted, open (accepted - closed), closed,
  * busy (held by a worker), queued (accepted, waiting for a worker), requests
  * (other than /_standin/), hanging (requests in /hang now), and workers (the
- * size of the pool). On the API port
- * the query is itself a connection and takes a worker; the control port
- * answers the same counts from a server of its own, so that watching changes
- * nothing and works while every worker is held.
+ * size of the pool). On the API port the query is itself a connection and
+ * takes a worker; the control port answers the same counts from a server of
+ * its own, so that watching changes nothing and works while every worker is
+ * held.
  */
 #include <httplib.h>
 
