@@ -446,6 +446,9 @@ http {{
         defaults = subprocess.run([self.args.binary, "--print-config"], capture_output=True,
                                   text=True).stdout
         limits = "limits: {max_body: 1GiB}\n" if "max_body:" in defaults else ""
+        # These x-zt1-auth routes lead to fast upstreams, not to cpp-httplib: keep-alive and no
+        # cap, as nginx and haproxy are configured (ZeroTier One's defaults are the zt phase's).
+        pool = ", connections: {max: 0, keepalive: 60s}" if "connections:" in defaults else ""
         # No access log: nginx and haproxy log no requests either (the same job for all three).
         with open(path, "w") as f:
             f.write(f"""log_level: info
@@ -455,10 +458,10 @@ listen: "127.0.0.1:{port}"
   static: {{file: {self.static_token_path}}}
   local: {{file: {self.local_token_path}}}
 routes:
-  - {{prefix: /, upstream: "http://127.0.0.1:{p['up']}/", token: static, auth: x-zt1-auth}}
-  - {{prefix: /r, upstream: "http://127.0.0.1:{p['rotating']}/", token: local, auth: x-zt1-auth}}
+  - {{prefix: /, upstream: "http://127.0.0.1:{p['up']}/", token: static, auth: x-zt1-auth{pool}}}
+  - {{prefix: /r, upstream: "http://127.0.0.1:{p['rotating']}/", token: local, auth: x-zt1-auth{pool}}}
   - {{prefix: /tls, upstream: "https://127.0.0.1:{p['delay']}/", token: static, auth: x-zt1-auth,
-     ca_file: {d}/ca.crt}}
+     ca_file: {d}/ca.crt{pool}}}
 """)
         return path
 
