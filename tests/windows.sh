@@ -3,7 +3,7 @@
 # libraries (cached, see tests/windows/deps.sh) and the daemon, then runs under Wine the unit
 # tests, the black-box scenarios that apply on Windows, and the service scenario (install,
 # sc start, requests, rotation, reload by PARAMCHANGE, sc stop, uninstall, Event Log lines)
-# and the installer (msiexec /i, the service answering, msiexec /x).
+# and the installer (msiexec /i, the service answering, msiexec /x, an upgrade).
 # Ends with "windows: N passed, N failed". BUILD_PREFIX (default "build") names the build
 # directory (<prefix>-win).
 set -uo pipefail

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """The Windows installer (windows-service/msi) under Wine's msiexec: install, what it put where,
-the service it registered answering with the configuration it installed, uninstall.
+the service it registered answering with the configuration it installed, uninstall; an upgrade
+from an older build of the same package, and a refused downgrade.
 
   ZTP_MSI=build-win/windows-service/msi/zt-token-proxy-0.1.0-x64.msi \\
   ZTP_BINARY=build-win/daemon/zt-token-proxy.exe WINEPREFIX=... \\
@@ -15,6 +16,7 @@ import http.client
 import json
 import os
 import re
+import subprocess
 import sys
 import unittest
 
@@ -35,11 +37,17 @@ CONFIG = r"C:\ProgramData\zt-token-proxy\zt-token-proxy.yaml"
 # arguments.
 IMAGE_PATHS = [f'"{EXE}" --service --config "{CONFIG}"', f'{EXE} --service --config "{CONFIG}"']
 SERVICE_KEY = r"HKLM\SYSTEM\CurrentControlSet\Services" + "\\" + SERVICE
+UNINSTALL_KEY = r"HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall"
 EVENTLOG_KEY = r"HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application" + "\\" + SERVICE
 
 
 def msi_path():
+    """$ZTP_MSI, named zt-token-proxy-VERSION-x64.msi by windows-service/msi/meson.build."""
     return os.path.abspath(os.environ["ZTP_MSI"])
+
+
+def project_version():
+    return re.search(r"zt-token-proxy-(\d+\.\d+\.\d+)-x64\.msi$", msi_path()).group(1)
 
 
 def unix_path(windows_path):
@@ -62,20 +70,39 @@ class MsiTests(WineServiceTest):
     def remove_everything(self):
         """What an interrupted test leaves: the product, and the configuration it keeps."""
         self.msiexec("/x")
+        if os.path.exists(self.path("zt-token-proxy-0.0.1-x64.msi")):
+            self.msiexec("/x", self.path("zt-token-proxy-0.0.1-x64.msi"))
         path = unix_path(CONFIG)
         if os.path.exists(path):
             os.unlink(path)
             os.rmdir(os.path.dirname(path))
 
-    def msiexec(self, action):
+    def msiexec(self, action, package=None):
         """msiexec /i or /x of the package, silent, with a verbose log kept for a failure."""
         log = self.path(f"msiexec{action.replace('/', '-')}.log")
-        r = self.wine("msiexec", action, winpath(msi_path()), "/qn", "/l*v", winpath(log), timeout=180)
+        r = self.wine("msiexec", action, winpath(package or msi_path()), "/qn", "/l*v", winpath(log),
+                      timeout=180)
         # Wine writes the log in ASCII, Windows in UTF-16.
         data = read(log) if os.path.exists(log) else b""
         self.msi_log = data.decode("utf-16" if data.startswith(b"\xff\xfe") else "utf-8", "replace")
         self._outputs.append((f"msiexec {action} log", self.msi_log))
         return r
+
+    def older_package(self):
+        """This package as version 0.0.1, made with build-msi.sh as meson makes the real one."""
+        out = self.path("zt-token-proxy-0.0.1-x64.msi")
+        msi_dir = os.path.join(REPO, "windows-service", "msi")
+        r = subprocess.run([os.path.join(msi_dir, "build-msi.sh"), os.path.join(msi_dir, "zt-token-proxy.wxs"),
+                            binary_path(), os.path.join(REPO, "config", "zt-token-proxy.yaml"), "0.0.1", out],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        return out
+
+    def installed_versions(self):
+        """DisplayVersion of each installed product named zt-token-proxy (Add or remove programs)."""
+        r = self.wine("reg", "query", UNINSTALL_KEY, "/s")
+        return re.findall(r"DisplayName\s+REG_SZ\s+zt-token-proxy\s*\n(?:.*\n)*?\s*DisplayVersion\s+REG_SZ\s+(\S+)",
+                          r.stdout.replace("\r", ""))
 
     def reg(self, key, value=None):
         """The data of a registry value as `reg query` shows it; None when the key or value is missing."""
@@ -161,6 +188,38 @@ class MsiTests(WineServiceTest):
         r = self.msiexec("/x")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIsNone(self.live(OTHER_PORT), "the service still answers")
+        self.assertIsNone(self.state(), "the service is still registered")
+
+    def test_upgrade_keeps_configuration_and_refuses_downgrade(self):
+        older = self.older_package()
+        r = self.msiexec("/i", older)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.installed_versions(), ["0.0.1"])
+        shipped = read(unix_path(CONFIG))
+        edited = shipped + b"# edited after install\n"
+        self.write_file(unix_path(CONFIG), edited)
+        r = self.wine("net", "start", SERVICE)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        wait_until(lambda: self.live() is not None, 30, 0.2, msg="the old version's service answering")
+
+        # The new version replaces the old one, service included; the configuration stays. The
+        # service is stopped by the old version's uninstall and not started by the new install.
+        r = self.msiexec("/i")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.installed_versions(), [project_version()])
+        self.assertEqual(self.state(), "STOPPED")
+        self.assertIn(self.reg(SERVICE_KEY, "ImagePath"), IMAGE_PATHS)
+        self.assertEqual(read(unix_path(EXE)), read(binary_path()))
+        self.assertEqual(read(unix_path(CONFIG)), edited, "the configuration after the upgrade")
+
+        # The old version refuses to replace the new one.
+        r = self.msiexec("/i", older)
+        self.assertNotEqual(r.returncode, 0, "a downgrade was installed")
+        self.assertEqual(self.installed_versions(), [project_version()])
+
+        r = self.msiexec("/x")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.installed_versions(), [])
         self.assertIsNone(self.state(), "the service is still registered")
 
 
