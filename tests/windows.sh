@@ -2,7 +2,8 @@
 # The Windows part of the tests, run on Linux: installs mingw-w64 and Wine, cross-builds the
 # libraries (cached, see tests/windows/deps.sh) and the daemon, then runs under Wine the unit
 # tests, the black-box scenarios that apply on Windows, and the service scenario (install,
-# sc start, requests, rotation, reload by PARAMCHANGE, sc stop, uninstall, Event Log lines).
+# sc start, requests, rotation, reload by PARAMCHANGE, sc stop, uninstall, Event Log lines)
+# and the installer (msiexec /i, the service answering, msiexec /x, an upgrade).
 # Ends with "windows: N passed, N failed". BUILD_PREFIX (default "build") names the build
 # directory (<prefix>-win).
 set -uo pipefail
@@ -64,8 +65,21 @@ ZTP_EXE_WRAPPER=wine ZTP_TARGET=windows ZTP_TIMEOUT_SCALE=3 \
 	>"$logdir/scenarios.log" 2>&1
 summary scenarios "$logdir/scenarios.log"
 
-# Restarts this prefix's wineserver, so it runs last.
+# Restarts this prefix's wineserver, so it runs after everything else but the installer.
 ZTP_BINARY="$build/daemon/zt-token-proxy.exe" /usr/bin/python3 tests/windows/test_service.py \
 	>"$logdir/service.log" 2>&1
 summary service "$logdir/service.log"
+
+# The installer: msiexec /i, the service it registers answering, msiexec /x. The configuration
+# it installs listens on port 9994, so the test and the Wine processes it starts (the wineserver
+# is restarted as by the service test) get a network namespace of their own.
+msis=("$build"/windows-service/msi/zt-token-proxy-*-x64.msi)
+if [ ! -f "${msis[0]}" ]; then
+	count 0 1 "msi (no installer was built: is wixl installed?)"
+else
+	ZTP_MSI="${msis[0]}" ZTP_BINARY="$build/daemon/zt-token-proxy.exe" \
+		unshare -n sh -c 'ip link set lo up && exec /usr/bin/python3 tests/windows/test_msi.py' \
+		>"$logdir/msi.log" 2>&1
+	summary msi "$logdir/msi.log"
+fi
 finish

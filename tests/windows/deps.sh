@@ -19,7 +19,8 @@ set -euo pipefail
 # the prefix: a finished prefix is never looked at again.
 RECIPE=1
 HOST=x86_64-w64-mingw32
-PACKAGES=(mingw-w64 wine wine64 cmake pkg-config ninja-build meson dpkg-dev)
+# wixl and msitools (msibuild) build the installer (windows-service/msi); its test needs ip.
+PACKAGES=(mingw-w64 wine wine64 cmake pkg-config ninja-build meson dpkg-dev wixl msitools iproute2)
 SOURCES=(libyaml libmicrohttpd curl)
 
 exec 3>&1 1>&2 # stdout is only for the final prefix line

@@ -31,7 +31,9 @@ def winpath(path):
     return "Z:" + os.path.abspath(path).replace("/", "\\")
 
 
-class ServiceTests(ScenarioTest):
+class WineServiceTest(ScenarioTest):
+    """Runs Wine commands against one Service Control Manager for the whole class (also used by
+    test_msi.py): setUpClass restarts the wineserver of $WINEPREFIX and keeps services.exe up."""
     timeout = 300
 
     @classmethod
@@ -95,6 +97,8 @@ class ServiceTests(ScenarioTest):
         m = re.search(r"STATE\s*:\s*\d+\s+(\w+)", r.stdout)
         return m.group(1) if m else None
 
+
+class ServiceTests(WineServiceTest):
     def setUp(self):
         super().setUp()
         if self.state() is not None:  # left by an interrupted run
