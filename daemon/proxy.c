@@ -448,7 +448,7 @@ void proxy_hangups(struct app *app, const struct pollfd *ready, size_t n)
 			if (!req->suspended || req->conn == NULL ||
 			    (ci = MHD_get_connection_info(
 			         req->conn, MHD_CONNECTION_INFO_CONNECTION_FD)) == NULL ||
-			    (int)ci->connect_fd != ready[i].fd)
+			    (int)ci->connect_fd != (int)ready[i].fd)
 				continue;
 			log_debug("route %s: the client hung up; upstream request cancelled",
 			          req->route ? req->route->prefix : "-");
