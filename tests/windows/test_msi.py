@@ -68,7 +68,7 @@ class MsiTests(WineServiceTest):
         self.addCleanup(self.remove_everything)
 
     def remove_everything(self):
-        """What an interrupted test leaves: the product, and the configuration it keeps."""
+        """What an interrupted test leaves: the product, and a configuration an upgrade kept."""
         self.msiexec("/x")
         if os.path.exists(self.path("zt-token-proxy-0.0.1-x64.msi")):
             self.msiexec("/x", self.path("zt-token-proxy-0.0.1-x64.msi"))
@@ -77,11 +77,11 @@ class MsiTests(WineServiceTest):
             os.unlink(path)
             os.rmdir(os.path.dirname(path))
 
-    def msiexec(self, action, package=None):
+    def msiexec(self, action, package=None, *props):
         """msiexec /i or /x of the package, silent, with a verbose log kept for a failure."""
         log = self.path(f"msiexec{action.replace('/', '-')}.log")
-        r = self.wine("msiexec", action, winpath(package or msi_path()), "/qn", "/l*v", winpath(log),
-                      timeout=180)
+        r = self.wine("msiexec", action, winpath(package or msi_path()), *props, "/qn", "/l*v",
+                      winpath(log), timeout=180)
         # Wine writes the log in ASCII, Windows in UTF-16.
         data = read(log) if os.path.exists(log) else b""
         self.msi_log = data.decode("utf-16" if data.startswith(b"\xff\xfe") else "utf-8", "replace")
@@ -162,35 +162,47 @@ class MsiTests(WineServiceTest):
         wait_until(lambda: any("ready:" in t for _, t in self.eventlog_lines()), 10, 0.2,
                    msg="'ready' in the Event Log")
 
-        # Uninstall while it runs: stopped and removed, with its files and registry keys; the
-        # configuration, edited since (another port), stays.
+        # The service uses that file: edited (another port) and restarted, it answers there.
         edited = shipped.replace(b'  - 127.0.0.1:9994\n  - "[::1]:9994"\n', b"  - 127.0.0.1:%d\n" % OTHER_PORT)
         self.assertNotEqual(edited, shipped, "the listen addresses of config/zt-token-proxy.yaml changed")
         self.write_file(unix_path(CONFIG), edited)
-        r = self.msiexec("/x")
+        r = self.wine("net", "stop", SERVICE)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertNotIn(": ZtpRestartOnFailure.", self.msi_log, "the custom action ran on uninstall")
-        self.assertIsNone(self.live(), "the service still answers")
-        self.assertIsNone(self.state(), "the service is still registered")
-        self.assertIsNone(self.reg(SERVICE_KEY), "the service's registry key is left")
-        self.assertIsNone(self.reg(EVENTLOG_KEY), "the Event Log source is left")
-        self.assertFalse(os.path.exists(os.path.dirname(unix_path(EXE))), "the program folder is left")
-        self.assertEqual(read(unix_path(CONFIG)), edited, "the configuration after uninstall")
-
-        # A new install keeps the existing configuration as it is, and the service uses it.
-        r = self.msiexec("/i")
-        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertEqual(read(unix_path(CONFIG)), edited, "the configuration after a new install")
         r = self.wine("net", "start", SERVICE)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         wait_until(lambda: self.live(OTHER_PORT) is not None, 30, 0.2, msg=f"the service on port {OTHER_PORT}")
         self.assertIsNone(self.live(), f"the service answers on port {PORT} too")
+
+        # Uninstall while it runs: stopped and removed, with its files, the configuration and
+        # the registry keys.
         r = self.msiexec("/x")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertNotIn(": ZtpRestartOnFailure.", self.msi_log, "the custom action ran on uninstall")
+        self.assertRegex(self.msi_log, r"Action ended [\d:]+: ZtpRemoveConfig\. Return value 1\.")
         self.assertIsNone(self.live(OTHER_PORT), "the service still answers")
         self.assertIsNone(self.state(), "the service is still registered")
+        self.assertIsNone(self.reg(SERVICE_KEY), "the service's registry key is left")
+        self.assertIsNone(self.reg(EVENTLOG_KEY), "the Event Log source is left")
+        self.assertFalse(os.path.exists(os.path.dirname(unix_path(EXE))), "the program folder is left")
+        self.assertFalse(os.path.exists(unix_path(CONFIG)), "the configuration is left")
+        self.assertFalse(os.path.exists(os.path.dirname(unix_path(CONFIG))), "the configuration folder is left")
 
-    def test_upgrade_keeps_configuration_and_refuses_downgrade(self):
+    def test_removal_by_an_upgrade_keeps_the_configuration(self):
+        """Windows Installer removes the older version of a major upgrade with
+        UPGRADINGPRODUCTCODE set, and then the configuration must stay. Wine's
+        RemoveExistingProducts does not set it (it passes REMOVE=ALL alone: seen with
+        WINEDEBUG=+msi), so here that removal is made as Windows makes it."""
+        r = self.msiexec("/i")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        edited = read(unix_path(CONFIG)) + b"# edited after install\n"
+        self.write_file(unix_path(CONFIG), edited)
+        r = self.msiexec("/x", None, "UPGRADINGPRODUCTCODE={00000000-0000-0000-0000-000000000001}")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.installed_versions(), [])
+        self.assertIsNone(self.state(), "the service is still registered")
+        self.assertEqual(read(unix_path(CONFIG)), edited, "the configuration after the upgrade's removal")
+
+    def test_upgrade_and_refused_downgrade(self):
         older = self.older_package()
         r = self.msiexec("/i", older)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
@@ -202,15 +214,16 @@ class MsiTests(WineServiceTest):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         wait_until(lambda: self.live() is not None, 30, 0.2, msg="the old version's service answering")
 
-        # The new version replaces the old one, service included; the configuration stays. The
-        # service is stopped by the old version's uninstall and not started by the new install.
+        # The new version replaces the old one, service included. The service is stopped by the
+        # old version's uninstall and not started by the new install. (The configuration: under
+        # Wine the old version's removal runs as a full uninstall and takes it, see above.)
         r = self.msiexec("/i")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertEqual(self.installed_versions(), [project_version()])
         self.assertEqual(self.state(), "STOPPED")
         self.assertIn(self.reg(SERVICE_KEY, "ImagePath"), IMAGE_PATHS)
         self.assertEqual(read(unix_path(EXE)), read(binary_path()))
-        self.assertEqual(read(unix_path(CONFIG)), edited, "the configuration after the upgrade")
+        self.assertTrue(os.path.exists(unix_path(CONFIG)), "no configuration after the upgrade")
 
         # The old version refuses to replace the new one.
         r = self.msiexec("/i", older)
