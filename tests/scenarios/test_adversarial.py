@@ -1,0 +1,235 @@
+"""The adversarial review's probes (issue 15), kept as tests.
+
+Raw bytes go to the daemon; a raw-socket upstream stand-in records every byte it receives and
+misbehaves on command. Each case asserts what the client got and what reached the upstream.
+"""
+
+import os
+import re
+import signal
+import socket
+import stat
+import threading
+import time
+
+from harness import SCALE, ScenarioTest, config_with, raw_exchange, wait_until
+
+TOKEN_HEADER = b"x-zt1-auth"
+
+
+class RawUpstream:
+    """A TCP server on loopback that records each connection's bytes and answers every request
+    it can frame (Content-Length or chunked body) with `reply` (bytes, or a function of the head)."""
+
+    def __init__(self, reply=None):
+        self.reply = reply or (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                               b"Content-Length: 2\r\n\r\n{}")
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.lock = threading.Lock()
+        self.conns = []  # bytearray per connection
+        self.heads = []  # each request head seen (bytes, up to the blank line)
+        self.stopped = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            buf = bytearray()
+            with self.lock:
+                self.conns.append(buf)
+            threading.Thread(target=self._serve, args=(c, buf), daemon=True).start()
+
+    def _serve(self, c, buf):
+        c.settimeout(30 * SCALE)
+        pending = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in pending:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                    pending += d
+                head, _, pending = pending.partition(b"\r\n\r\n")
+                with self.lock:
+                    self.heads.append(head)
+                low = head.lower()
+                m = re.search(rb"\r\ncontent-length: *(\d+)", low)
+                if b"\r\ntransfer-encoding: chunked" in low:
+                    while not re.search(rb"(^|\r\n)0\r\n\r\n", pending):
+                        d = c.recv(65536)
+                        if not d:
+                            return
+                        buf += d
+                        pending += d
+                    pending = pending[re.search(rb"(^|\r\n)0\r\n\r\n", pending).end():]
+                elif m:
+                    n = int(m.group(1))
+                    while len(pending) < n:
+                        d = c.recv(65536)
+                        if not d:
+                            return
+                        buf += d
+                        pending += d
+                    pending = pending[n:]
+                reply = self.reply(head) if callable(self.reply) else self.reply
+                c.sendall(reply)
+        except OSError:
+            return
+        finally:
+            c.close()
+
+    def received(self):
+        with self.lock:
+            return b"".join(bytes(b) for b in self.conns)
+
+    def stop(self):
+        self.stopped = True
+        self.sock.close()
+
+
+def read_response(host, port, data, timeout=5):
+    """Sends data on a new connection; returns the first response (head and Content-Length
+    body), or whatever arrived before the daemon closed or timeout passed."""
+    s = socket.create_connection((host, port), timeout=timeout * SCALE)
+    out = b""
+    try:
+        s.sendall(data)
+        while True:
+            head, sep, body = out.partition(b"\r\n\r\n")
+            if sep:
+                m = re.search(rb"\r\ncontent-length: *(\d+)", head.lower())
+                if m and len(body) >= int(m.group(1)):
+                    return out
+            chunk = s.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+    except (ConnectionResetError, BrokenPipeError, socket.timeout):
+        return out
+    finally:
+        s.close()
+
+
+class AdversarialTest(ScenarioTest):
+    def start(self, extra=None, route_extra=None, auth="x-zt1-auth", reply=None, limits=None):
+        self.token = self.new_token()
+        self.write_local_token(self.token)
+        self.up = RawUpstream(reply)
+        self.addCleanup(self.up.stop)
+        r = {"prefix": "/", "upstream": self.up.url, "token": "local", "auth": auth}
+        r.update(route_extra or {})
+        cfg = config_with([r], extra, limits=limits)
+        self.px = self.proxy(cfg)
+        return self.px
+
+    def send(self, data, timeout=5):
+        """Every byte the daemon sends back on one connection for data (until it closes/idles)."""
+        out = read_response("127.0.0.1", self.px.port, data, timeout=timeout)
+        self.record_body(f"raw {data[:60]!r}", out)
+        return out
+
+    def assertStatus(self, out, status, error=None):
+        self.assertTrue(out.startswith(b"HTTP/1.1 %d " % status), f"expected {status}, got {out[:300]!r}")
+        if error is not None:
+            head, _, body = out.partition(b"\r\n\r\n")
+            self.assertIn(b"content-type: application/json", head.lower(), out[:400])
+            self.assertIn(b'"error":"%s"' % error.encode(), body, out[:400])
+
+    def assertNothingUpstream(self, what):
+        time.sleep(0.2)
+        self.assertEqual(self.up.received(), b"", f"{what} reached the upstream")
+
+
+class FramingTests(AdversarialTest):
+    """Findings 12, 13 and 9: request smuggling and header framing."""
+
+    def test_bare_cr_lf_nul_in_a_header_value_is_refused(self):
+        # Finding 12: a scanner's mutation; an upstream taking a bare CR as a line end would
+        # see a Transfer-Encoding header the proxy never framed.
+        px = self.start()
+        for value in (b"X\rTransfer-Encoding: chunked", b"a\rb", b"a\x00b", b"x\r"):
+            with self.subTest(value=value):
+                out = self.send(b"POST /x HTTP/1.1\r\nHost: localhost\r\nX: " + value +
+                                b"\r\nContent-Length: 6\r\n\r\n0\r\n\r\nG")
+                self.assertStatus(out, 400, "bad_request")
+        self.assertNothingUpstream("a header value with a bare CR or NUL")
+        # A bare LF ends the header line for libmicrohttpd; what follows is a header of its own.
+        self.assertStatus(self.send(b"GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n"), 200)
+        self.assertNotIn(b"\r\r", self.up.received())
+
+    def test_transfer_encoding_other_than_chunked_is_refused(self):
+        # Finding 13: RFC 9112 6.3: only "chunked", as the final and sole coding.
+        px = self.start()
+        for te in (b"chunked, identity", b"identity", b"gzip", b"chunked\x01", b"cow, chunked",
+                   b"chunk", b'"chunked"', b"gzip, chunked", b"chunked, chunked"):
+            with self.subTest(te=te):
+                out = self.send(b"POST /x HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: " + te +
+                                b"\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n")
+                self.assertStatus(out, 400, "bad_request")
+                self.assertNotIn(b"HTTP/1.1 200", out)
+        # Two Transfer-Encoding headers, and Transfer-Encoding beside Content-Length.
+        for extra in (b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+                      b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n"):
+            with self.subTest(extra=extra):
+                out = self.send(b"POST /x HTTP/1.1\r\nHost: localhost\r\n" + extra +
+                                b"\r\n5\r\nhello\r\n0\r\n\r\n")
+                self.assertStatus(out, 400, "bad_request")
+        self.assertNothingUpstream("a request with an unknown transfer coding")
+        # Held: plain chunked (any case) still streams.
+        out = self.send(b"POST /x HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: Chunked\r\n\r\n"
+                        b"5\r\nhello\r\n0\r\n\r\n")
+        self.assertStatus(out, 200)
+        self.assertIn(b"hello", self.up.received())
+
+    def test_underscore_framing_headers_are_refused(self):
+        # Finding 13: "Transfer_Encoding" is Transfer-Encoding to CGI-style upstreams, which
+        # would then see it beside the proxy's own framing.
+        px = self.start()
+        for extra, body in ((b"Transfer_Encoding: chunked\r\nContent-Length: 5\r\n", b"hello"),
+                            (b"Transfer_Encoding: chunked\r\n", b"5\r\nhello\r\n0\r\n\r\n"),
+                            (b"Content_Length: 5\r\n", b"hello")):
+            with self.subTest(extra=extra):
+                out = self.send(b"POST /x HTTP/1.1\r\nHost: localhost\r\n" + extra + b"\r\n" + body)
+                self.assertStatus(out, 400, "bad_request")
+        self.assertNothingUpstream("an underscore framing header")
+
+    def test_obs_fold_is_refused(self):
+        # Finding 9: a continuation line used to become a header named "Hostlocalhost".
+        px = self.start()
+        for req in (b"GET /x HTTP/1.1\r\nHost:\r\n localhost\r\n\r\n",
+                    b"GET /x HTTP/1.1\r\nHost: localhost\r\nX-A: 1\r\n\t2\r\n\r\n",
+                    b"GET /x HTTP/1.1\r\nHost: evil.example\r\nX-A: 1\r\n \r\n\r\n"):
+            with self.subTest(req=req):
+                self.assertStatus(self.send(req), 400, "bad_request")
+        self.assertNothingUpstream("an obs-folded header")
+
+    def test_repeated_security_headers_refused_when_any_copy_fails(self):
+        # Finding 9: only the first Sec-Fetch-Site used to be checked.
+        px = self.start()
+        cases = [
+            b"Sec-Fetch-Site: none\r\nSec-Fetch-Site: cross-site\r\n",
+            b"Sec-Fetch-Site: none, cross-site\r\n",
+            b"Origin: null\r\nOrigin: http://evil.example\r\n",
+            b"Referer: http://evil.example/\r\nReferer: http://evil.example/\r\n",
+            b"Host: localhost\r\n",  # a second Host (the request already has one)
+        ]
+        for extra in cases:
+            with self.subTest(extra=extra):
+                out = self.send(b"GET /x HTTP/1.1\r\nHost: localhost\r\n" + extra + b"\r\n")
+                self.assertTrue(out.startswith(b"HTTP/1.1 400 ") or out.startswith(b"HTTP/1.1 403 "),
+                                out[:200])
+                self.assertIn(b"application/json", out.lower())
+        self.assertNothingUpstream("a request with a repeated security header")
+        # Held: a single Sec-Fetch-Site: none (a typed URL) is served.
+        self.assertStatus(self.send(b"GET /x HTTP/1.1\r\nHost: localhost\r\nSec-Fetch-Site: none\r\n\r\n"),
+                          200)
+
