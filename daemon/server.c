@@ -225,6 +225,29 @@ static size_t mhd_memory_limit(const struct config *cfg)
 	return (size_t)cfg->max_header_size + 8 * 1024;
 }
 
+/*
+ * The rule config_keys.c applies to 'listen', for every socket however it
+ * was obtained: a socket the service manager passed (ListenStream=9994
+ * binds every interface) serves remote callers only when the
+ * configuration says so.
+ */
+static bool listener_permitted(const struct config *cfg, const struct cfg_listen *cl)
+{
+	char addr[sizeof(((struct listener *)0)->bound)];
+
+	if (cl->addr.ss_family == AF_UNIX || cl->status_only ||
+	    acc_addr_is_loopback((const struct sockaddr *)&cl->addr) ||
+	    (cfg->allow_remote && cfg->allow_from.n > 0))
+		return true;
+	server_format_addr((const struct sockaddr *)&cl->addr, addr, sizeof(addr));
+	log_error("%s (%s) is not a loopback address: anyone who can reach it could use your "
+	          "tokens; to allow it deliberately, set allow_remote: true and list the networks "
+	          "that may connect in allow_from (or make the socket unit listen on "
+	          "127.0.0.1:PORT)",
+	          cl->text, addr);
+	return false;
+}
+
 /* fd: a listening socket to serve on (cl->addr is its address), or -1 to bind cl's address. */
 static enum zt_err listener_open(struct app *app, const struct config *cfg,
                                  const struct cfg_listen *cl, int fd, struct listener **out)
@@ -241,6 +264,12 @@ static enum zt_err listener_open(struct app *app, const struct config *cfg,
 		return ZT_ERR_NOMEM;
 	}
 	l->is_unix = cl->addr.ss_family == AF_UNIX;
+	if (!listener_permitted(cfg, cl)) {
+		if (fd != -1)
+			sock_close(fd);
+		listener_free(l);
+		return ZT_ERR_CONFIG;
+	}
 	if (fd != -1)
 		server_format_addr((const struct sockaddr *)&cl->addr, l->bound, sizeof(l->bound));
 	else if ((fd = l->is_unix ? sock_listen_unix(app, cl, l)
@@ -362,6 +391,24 @@ static enum zt_err server_adopt(struct app *app, const struct config *cfg)
 	return ZT_OK;
 }
 
+/* A reload keeps the passed sockets: the new configuration must still permit them. */
+static enum zt_err check_adopted(struct app *app, const struct config *cfg)
+{
+	for (const struct listener *l = app->listeners; l != NULL; l = l->next) {
+		struct cfg_listen cl = {.text = l->text, .addrlen = sizeof(cl.addr)};
+		const union MHD_DaemonInfo *info =
+		    MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_LISTEN_FD);
+
+		if (l->retiring || info == NULL ||
+		    getsockname((int)info->listen_fd, (struct sockaddr *)&cl.addr, &cl.addrlen) ==
+		        -1)
+			continue;
+		if (!listener_permitted(cfg, &cl))
+			return ZT_ERR_CONFIG;
+	}
+	return ZT_OK;
+}
+
 enum zt_err server_apply(struct app *app, const struct config *cfg)
 {
 	struct listener *opened = NULL, *l, *next;
@@ -369,7 +416,7 @@ enum zt_err server_apply(struct app *app, const struct config *cfg)
 	uint64_t deadline = os_monotonic_ms() + cfg->shutdown_ms;
 
 	if (service_socket_count() > 0)
-		return app->listeners != NULL ? ZT_OK : server_adopt(app, cfg);
+		return app->listeners != NULL ? check_adopted(app, cfg) : server_adopt(app, cfg);
 
 	for (size_t i = 0; i < cfg->nlisten && err == ZT_OK; i++) {
 		if (find_active(app, &cfg->listen[i]) != NULL)

@@ -233,3 +233,46 @@ class FramingTests(AdversarialTest):
         self.assertStatus(self.send(b"GET /x HTTP/1.1\r\nHost: localhost\r\nSec-Fetch-Site: none\r\n\r\n"),
                           200)
 
+
+class ListenerTests(AdversarialTest):
+    """Finding 1: the loopback-only rule for every listening socket, however it was obtained."""
+
+    def activate(self, extra, address):
+        import shutil
+        from test_systemd import socket_activate
+        if shutil.which("systemd-socket-activate") is None:
+            self.skipTest("systemd-socket-activate is not installed (Debian package systemd)")
+        self.token = self.new_token()
+        self.write_local_token(self.token)
+        self.up = RawUpstream()
+        self.addCleanup(self.up.stop)
+        cfg = config_with([{"prefix": "/", "upstream": self.up.url, "token": "local",
+                            "auth": "x-zt1-auth"}], extra)
+        return socket_activate(self, cfg, [address])
+
+    def test_passed_wildcard_socket_without_allow_remote_is_refused(self):
+        from harness import free_port
+        port = free_port()
+        px = self.activate(None, f"0.0.0.0:{port}")
+        px.port = port
+        out = raw_exchange("127.0.0.1", port, b"GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n", timeout=5)
+        self.assertFalse(out.startswith(b"HTTP/1.1 200"), out[:200])
+        self.assertEqual(px.wait_exit(10), 78, px.log_text()[-2000:])
+        self.assertRegex(px.log_text(), r"passed socket 3 \(0\.0\.0\.0:%d\) is not a loopback address.*"
+                                        r"allow_remote: true.*allow_from" % port)
+        self.assertNothingUpstream("a request on a passed non-loopback socket")
+
+    def test_passed_wildcard_socket_with_allow_remote_and_allow_from_serves(self):
+        from harness import free_port
+        port = free_port()
+        px = self.activate({"allow_remote": True, "allow_from": ["127.0.0.0/8"]}, f"0.0.0.0:{port}")
+        px.port = port
+        out = read_response("127.0.0.1", port, b"GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        self.assertStatus(out, 200)
+        # A reload that drops allow_remote is refused: the passed socket stays as it was.
+        px.write_config(config_with([{"prefix": "/", "upstream": self.up.url, "token": "local",
+                                      "auth": "x-zt1-auth"}]))
+        mark = len(px.log_text())
+        px.sighup()
+        px.wait_log(r"reload failed", start=mark)
+        self.assertIn("is not a loopback address", px.log_text()[mark:])
