@@ -45,10 +45,18 @@ static enum target_err check_path(const char *p, size_t len)
 	enum target_err err;
 	int c;
 
+	/*
+	 * Policy matches the path that is forwarded, so nothing an upstream may
+	 * read as another path passes: not "//" (collapsed by some servers, not
+	 * by others) nor ';' (path parameters, which some servers strip from a
+	 * segment). The ZeroTier APIs use neither.
+	 */
 	for (size_t i = 1; i <= len; i++) {
 		if (i == len || p[i] == '/') {
 			if (dots && (seglen == 1 || seglen == 2))
 				return TARGET_DOT_SEGMENT;
+			if (seglen == 0 && i < len)
+				return TARGET_EMPTY_SEGMENT;
 			seglen = 0;
 			dots = true;
 			continue;
@@ -63,6 +71,8 @@ static enum target_err check_path(const char *p, size_t len)
 				return TARGET_ENCODED_SLASH;
 			i += 2;
 		}
+		if (c == ';')
+			return TARGET_PATH_PARAM;
 		seglen++;
 		dots = dots && c == '.';
 	}
@@ -129,6 +139,10 @@ const char *route_target_error(enum target_err err)
 		return "request target has a forbidden character";
 	case TARGET_TOO_LONG:
 		return "request target is too long";
+	case TARGET_EMPTY_SEGMENT:
+		return "request target has an empty path segment ('//')";
+	case TARGET_PATH_PARAM:
+		return "request target has a ';' in its path";
 	}
 	return "request target is invalid";
 }

@@ -276,3 +276,37 @@ class ListenerTests(AdversarialTest):
         px.sighup()
         px.wait_log(r"reload failed", start=mark)
         self.assertIn("is not a loopback address", px.log_text()[mark:])
+
+
+class TargetTests(AdversarialTest):
+    """Finding 2: the path that policy matches is the path that is forwarded."""
+
+    DENY = ["/central/api/v1/network/*/member/*/authorized*"]
+
+    def test_double_slash_and_path_parameters_do_not_pass_deny_paths(self):
+        px = self.start(route_extra={"deny_paths": self.DENY})
+        escapes = [
+            b"/central/api/v1//network/8056c2e21c000001/member/abc/authorized",
+            b"/central//api/v1/network/8056c2e21c000001/member/abc/authorized",
+            b"/central/api/v1;/network/8056c2e21c000001/member/abc/authorized",
+            b"/central/api/v1/network;x=1/8056c2e21c000001/member/abc/authorized",
+            b"/central/api/v1%3B/network/8056c2e21c000001/member/abc/authorized",
+            b"/central/api/v1/network/8056c2e21c000001/member/abc//authorized",
+            b"/central/api/v1/network/8056c2e21c000001/member/abc/authorized;",
+        ]
+        for target in escapes:
+            with self.subTest(target=target):
+                out = self.send(b"POST " + target + b" HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{}")
+                self.assertStatus(out, 400, "bad_request")
+        # Held: the canonical path, and its percent-encoded and case variants, are denied.
+        for target in (b"/central/api/v1/network/8056c2e21c000001/member/abc/authorized",
+                       b"/central/api/v1/network/8056c2e21c000001/member/abc/auth%6Frized",
+                       b"/central/API/v1/network/8056c2e21c000001/member/abc/AUTHORIZED"):
+            with self.subTest(target=target):
+                out = self.send(b"POST " + target + b" HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{}")
+                self.assertStatus(out, 403, "path_not_allowed")
+        self.assertNothingUpstream("a path past deny_paths")
+        # Held: other paths pass, and the query may hold ';'.
+        self.assertStatus(self.send(b"GET /central/api/v1/network?a=1;b=2 HTTP/1.1\r\nHost: localhost\r\n\r\n"),
+                          200)
+        self.assertIn(b"GET /central/api/v1/network?a=1;b=2 HTTP/1.1", self.up.received())
