@@ -310,3 +310,27 @@ class TargetTests(AdversarialTest):
         self.assertStatus(self.send(b"GET /central/api/v1/network?a=1;b=2 HTTP/1.1\r\nHost: localhost\r\n\r\n"),
                           200)
         self.assertIn(b"GET /central/api/v1/network?a=1;b=2 HTTP/1.1", self.up.received())
+
+
+class CredentialTests(AdversarialTest):
+    """Finding 6: the client's credentials never reach the upstream, however they are spelled."""
+
+    def test_credential_variants_are_stripped(self):
+        px = self.start()
+        client = self.register_secret("clientsecretvalue0123")
+        for query in (b"AUTH=%s", b"%%61uth=%s", b"auth[]=%s", b"a=1;auth=%s", b"Auth%%5B0%%5D=%s",
+                      b"x=1&aUtH=%s;y=2"):
+            with self.subTest(query=query):
+                q = query % client.encode()
+                self.assertStatus(self.send(b"GET /status?" + q + b" HTTP/1.1\r\nHost: localhost\r\n\r\n"),
+                                  200)
+        for name in (b"X_ZT1_Auth", b"x_zt1_auth", b"X-ZT1_Auth", b"Authorization", b"X-Zt1-Auth"):
+            with self.subTest(header=name):
+                self.assertStatus(self.send(b"GET /status HTTP/1.1\r\nHost: localhost\r\n" + name +
+                                            b": " + client.encode() + b"\r\n\r\n"), 200)
+        got = self.up.received()
+        self.assertNotIn(client.encode(), got, "a client credential reached the upstream")
+        self.assertEqual(got.count(b"X-ZT1-Auth: " + self.token.encode()), 11)
+        # Held: other parameters keep their separators.
+        self.assertIn(b"GET /status?a=1 HTTP/1.1", got)
+        self.assertIn(b"GET /status?x=1;y=2 HTTP/1.1", got)

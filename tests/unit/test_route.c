@@ -284,7 +284,12 @@ static void test_strip_auth(void)
 	CHECK_STR(url(root, "/s?", true), "http://127.0.0.1:9993/s");
 	CHECK_STR(url(root, "/s?x=1&auth=2", true), "http://127.0.0.1:9993/s?x=1");
 	CHECK_STR(url(root, "/s?x=auth&authx=1&xauth=2&Auth=3&auth%3d=4", true),
-	          "http://127.0.0.1:9993/s?x=auth&authx=1&xauth=2&Auth=3&auth%3d=4");
+	          "http://127.0.0.1:9993/s?x=auth&authx=1&xauth=2&auth%3d=4");
+	/* Issue 15: the name in any case or encoding, as an array, after a ';'. */
+	CHECK_STR(url(root, "/s?AUTH=1&%61uth=2&auth[]=3&auth%5B0%5D=4&a=1;auth=5;b=2", true),
+	          "http://127.0.0.1:9993/s?a=1;b=2");
+	CHECK_STR(url(root, "/s?auth=1;x=2&AuTh", true), "http://127.0.0.1:9993/s?x=2");
+	CHECK_STR(url(root, "/s?au%74h=1&%2561uth=2", true), "http://127.0.0.1:9993/s?%2561uth=2");
 	CHECK_STR(url(root, "/s?a==b&auth==c", true), "http://127.0.0.1:9993/s?a==b");
 	/* Empty parameters go with the auth ones. */
 	CHECK_STR(url(root, "/s?&&x=1&&auth=2&&", true), "http://127.0.0.1:9993/s?x=1");
