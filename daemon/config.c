@@ -41,14 +41,46 @@ struct msg {
 
 /* ---- Messages ---------------------------------------------------------- */
 
+/* Length of the run of letters and digits at s if it looks like a token, else 0. */
+static size_t token_run(const char *s)
+{
+	size_t n = 0;
+	bool digit = false, lower = false;
+
+	for (; cfg_is_digit(s[n]) || cfg_is_alpha(s[n]); n++) {
+		digit = digit || cfg_is_digit(s[n]);
+		lower = lower || (s[n] >= 'a' && s[n] <= 'z');
+	}
+	return n >= TOKEN_LOOKALIKE_MIN && digit && lower ? n : 0;
+}
+
+bool cfg_looks_like_token(const char *s)
+{
+	size_t n = token_run(s);
+
+	return n > 0 && s[n] == '\0';
+}
+
+/*
+ * Every configuration value a message quotes passes here, so here is where
+ * a token pasted into the wrong key (env:, file:, a path) is hidden, as
+ * are the values of the tokens loaded now (log.h's registry).
+ */
 const char *cfg_quote(struct qbuf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t o = 0, i;
+	static const char hidden[] = TOKEN_LOOKALIKE;
+	size_t o = 0, i, run;
 
 	for (i = 0; s[i] != '\0' && i < QUOTE_MAX; i++) {
 		unsigned char ch = (unsigned char)s[i];
-		if (ch >= 0x20 && ch < 0x7f) {
+
+		if ((i == 0 || !(cfg_is_alpha(s[i - 1]) || cfg_is_digit(s[i - 1]))) &&
+		    (run = token_run(s + i)) > 0) {
+			memcpy(b->s + o, hidden, sizeof(hidden) - 1);
+			o += sizeof(hidden) - 1;
+			i += run - 1;
+		} else if (ch >= 0x20 && ch < 0x7f) {
 			b->s[o++] = (char)ch;
 		} else {
 			b->s[o++] = '\\';
@@ -62,6 +94,7 @@ const char *cfg_quote(struct qbuf *b, const char *s)
 		o += 3;
 	}
 	b->s[o] = '\0';
+	log_redact(b->s, sizeof(b->s));
 	return b->s;
 }
 

@@ -334,3 +334,44 @@ class CredentialTests(AdversarialTest):
         # Held: other parameters keep their separators.
         self.assertIn(b"GET /status?a=1 HTTP/1.1", got)
         self.assertIn(b"GET /status?x=1;y=2 HTTP/1.1", got)
+
+
+class EchoTests(AdversarialTest):
+    """Finding 5: a configuration value is echoed only through the redactor."""
+
+    def routes(self, token_source):
+        return config_with([{"prefix": "/", "upstream": "http://127.0.0.1:1", "token": "t",
+                             "auth": "x-zt1-auth"}], {"tokens": {"t": token_source}})
+
+    def test_token_pasted_into_env_or_file_is_not_echoed(self):
+        from harness import to_yaml
+        tok = self.new_token()
+        for source in ({"env": tok}, {"env": "k" + tok}, {"file": tok}, {"credential": tok},
+                       {"credential": tok + "/x"}):
+            with self.subTest(source=list(source)):
+                self.register_secret(list(source.values())[0])
+                path = self.write_file("pasted.yaml", to_yaml(self.routes(source)))
+                for mode in ("--check-config", "--print-config"):
+                    r = self.run_cli([mode, "--config", path])
+                    self.assertNotIn(tok, r.stdout + r.stderr)
+                    self.assertEqual(r.rc, 78, r)
+                    self.assertIn("looks like a token value", r.stderr)
+
+    def test_reload_error_on_the_status_page_is_redacted(self):
+        from harness import proxy_status
+        secret = self.register_secret("Not-A-Path_secret.42")
+        tfile = self.write_file("tok", secret)
+        self.up = RawUpstream()
+        self.addCleanup(self.up.stop)
+        good = config_with([{"prefix": "/", "upstream": self.up.url, "token": "t",
+                             "auth": "x-zt1-auth"}], {"tokens": {"t": {"file": tfile}}})
+        px = self.proxy(good)
+        self.assertStatus(read_response("127.0.0.1", px.port, b"GET / HTTP/1.1\r\n\r\n"), 200)
+        bad = dict(good, tokens={"t": {"file": secret}})  # the value pasted where the path goes
+        px.write_config(bad)
+        mark = len(px.log_text())
+        px.sighup()
+        px.wait_log(r"reload failed", start=mark)
+        r, doc = proxy_status(px)
+        self.assertNotIn(secret.encode(), r.body)
+        self.assertIn(b"[REDACTED]", r.body)
