@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "os.h"
+#include "rfile.h"
 #include "ztp_build.h"
 
 #define CFG_FILE_MAX (1024 * 1024)
@@ -1020,7 +1021,6 @@ enum zt_err cfg_load(const char *path, cfg_report_fn report, void *arg, struct c
 {
 	struct stat st;
 	size_t len = 0;
-	ssize_t n = 0;
 	enum zt_err rc;
 	char *buf;
 	int fd;
@@ -1028,35 +1028,25 @@ enum zt_err cfg_load(const char *path, cfg_report_fn report, void *arg, struct c
 	*out = NULL;
 	if (path == NULL)
 		return parse(NULL, "(defaults)", NULL, 0, true, -1, -1, report, arg, out);
-	fd = open(path, O_RDONLY | O_BINARY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		file_problem(report, arg, path, "cannot open", strerror(errno));
-		return ZT_ERR_CONFIG;
-	}
-	if (fstat(fd, &st) != 0) {
-		file_problem(report, arg, path, "cannot stat", strerror(errno));
-		close(fd);
+	if ((rc = rfile_open(path, &fd, &st)) != ZT_OK) {
+		if (rc == ZT_ERR_INVALID)
+			file_problem(report, arg, path, "not a regular file", rfile_kind(&st));
+		else
+			file_problem(report, arg, path, "cannot open", strerror(errno));
 		return ZT_ERR_CONFIG;
 	}
 	/* One allocation up front: growing with realloc would leave copies of secrets. */
-	buf = malloc(CFG_FILE_MAX + 1);
+	buf = malloc(CFG_FILE_MAX);
 	if (buf == NULL) {
 		close(fd);
 		return ZT_ERR_NOMEM;
 	}
-	while (len <= CFG_FILE_MAX) {
-		n = read(fd, buf + len, CFG_FILE_MAX + 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
+	rc = rfile_read(fd, buf, CFG_FILE_MAX, &len);
 	close(fd);
-	if (n < 0) {
+	if (rc == ZT_ERR_IO) {
 		file_problem(report, arg, path, "cannot read", strerror(errno));
 		rc = ZT_ERR_CONFIG;
-	} else if (len > CFG_FILE_MAX) {
+	} else if (rc == ZT_ERR_TOOBIG) {
 		file_problem(report, arg, path, "file is larger than 1 MiB", NULL);
 		rc = ZT_ERR_CONFIG;
 	} else {

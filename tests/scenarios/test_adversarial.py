@@ -375,3 +375,61 @@ class EchoTests(AdversarialTest):
         r, doc = proxy_status(px)
         self.assertNotIn(secret.encode(), r.body)
         self.assertIn(b"[REDACTED]", r.body)
+
+
+class OddFileTests(AdversarialTest):
+    """Finding 3: configuration and token files of every odd kind give an error, never a hang."""
+
+    def test_fifo_configuration_in_check_config_start_and_reload(self):
+        fifo = self.path("fifo.yaml")
+        os.mkfifo(fifo, 0o600)
+        r = self.run_cli(["--check-config", "--config", fifo], timeout=10)
+        self.assertEqual(r.rc, 78, r)
+        self.assertIn("not a regular file: a FIFO", r.stderr)
+        r = self.run_cli(["--config", fifo], timeout=10)
+        self.assertEqual(r.rc, 78, r)
+        # SIGHUP with a FIFO in place of the configuration: the loop goes on serving.
+        px = self.start()
+        os.replace(fifo, px.config_path)
+        mark = len(px.log_text())
+        px.sighup()
+        px.wait_log(r"not a regular file: a FIFO", start=mark, timeout=5)
+        px.wait_log(r"reload failed", start=mark, timeout=5)
+        self.assertStatus(self.send(b"GET /_proxy/health?live HTTP/1.1\r\n\r\n", timeout=3), 200)
+        self.assertStatus(self.send(b"GET /x HTTP/1.1\r\n\r\n", timeout=3), 200)
+
+    def test_odd_token_files_are_unavailable_at_once(self):
+        os.mkfifo(self.path("fifo"), 0o600)
+        os.mkdir(self.path("dir"), 0o700)
+        os.symlink(self.path("loop-b"), self.path("loop-a"))
+        os.symlink(self.path("loop-a"), self.path("loop-b"))
+        self.write_file("huge", b"a" * (4 * 1024 * 1024))
+        cases = {"fifo": "not a regular file: a FIFO", "dir": "not a regular file: a directory",
+                 "loop-a": "Too many levels of symbolic links", "huge": "is longer than",
+                 "/dev/zero": "not a regular file: a device"}
+        self.up = RawUpstream()
+        self.addCleanup(self.up.stop)
+        tokens, routes = {}, []
+        for i, name in enumerate(cases):
+            tokens[f"t{i}"] = {"file": name if name.startswith("/") else self.path(name)}
+            routes.append({"prefix": f"/r{i}", "upstream": self.up.url, "token": f"t{i}",
+                           "auth": "x-zt1-auth"})
+        r = self.run_cli(["--check-config", "--config",
+                          self.write_file("odd.yaml", __import__("harness").to_yaml(
+                              config_with(routes, {"tokens": tokens})))], timeout=10)
+        self.assertEqual(r.rc, 0, r)
+        px = self.px = self.proxy(config_with(routes, {"tokens": tokens}))
+        for i, why in enumerate(cases.values()):
+            with self.subTest(why=why):
+                t0 = time.monotonic()
+                out = self.send(b"GET /r%d/x HTTP/1.1\r\n\r\n" % i, timeout=5)
+                self.assertLess(time.monotonic() - t0, 2)
+                self.assertStatus(out, 503, "token_unavailable")
+                self.assertIn(why.encode(), out)
+        # Signal storm: reloads and token re-reads while requests run; no hang, no crash.
+        stop = time.monotonic() + 2 * SCALE
+        while time.monotonic() < stop:
+            px.sighup()
+            self.send(b"GET /r0/x HTTP/1.1\r\n\r\n", timeout=3)
+        self.assertStatus(self.send(b"GET /_proxy/health?live HTTP/1.1\r\n\r\n", timeout=5), 200)
+        self.assertNothingUpstream("a request without a usable token")

@@ -1267,8 +1267,17 @@ static void test_load_errors(void)
 
 	memset(&R, 0, sizeof(R));
 	CHECK(cfg_load(tmpdir, collect, &R, &cfg) == ZT_ERR_CONFIG);
-	snprintf(want, sizeof(want), "%s: cannot read: Is a directory", tmpdir);
+	snprintf(want, sizeof(want), "%s: not a regular file: a directory", tmpdir);
 	CHECK(R.n == 1 && reported(want));
+
+	/* Issue 15: a FIFO is refused at once, not waited on. */
+	snprintf(path, sizeof(path), "%s/fifo.yaml", tmpdir);
+	CHECK(mkfifo(path, 0600) == 0);
+	memset(&R, 0, sizeof(R));
+	CHECK(cfg_load(path, collect, &R, &cfg) == ZT_ERR_CONFIG);
+	snprintf(want, sizeof(want), "%s: not a regular file: a FIFO", path);
+	CHECK(R.n == 1 && reported(want));
+	unlink(path);
 
 	/* Exactly 1 MiB is accepted; one byte more is not. */
 	snprintf(path, sizeof(path), "%s/big.yaml", tmpdir);
