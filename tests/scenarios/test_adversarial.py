@@ -433,3 +433,46 @@ class OddFileTests(AdversarialTest):
             self.send(b"GET /r0/x HTTP/1.1\r\n\r\n", timeout=3)
         self.assertStatus(self.send(b"GET /_proxy/health?live HTTP/1.1\r\n\r\n", timeout=5), 200)
         self.assertNothingUpstream("a request without a usable token")
+
+
+def alias_bomb(upstream, entries=20000, routes=20):
+    """The review's 62 KB file: an anchored list of user names, the first route's allow_uids,
+    used again by each other route (every entry a user lookup)."""
+    uids = "[" + ",".join("nobody" for _ in range(entries)) + "]"
+    lines = ["listen: [unix:/nonexistent/zt.sock]", "routes:"]
+    for i in range(routes):
+        lines.append(f'  - {{prefix: /r{i}, upstream: "{upstream}", token: local, auth: x-zt1-auth, '
+                     f'allow_uids: {"&uids " + uids if i == 0 else "*uids"}}}')
+    return "\n".join(lines) + "\n"
+
+
+class ConfigBoundsTests(AdversarialTest):
+    """Finding 8: configuration parsing bounded in values, alias expansions and time."""
+
+    def test_alias_bomb_is_refused_fast(self):
+        text = alias_bomb("http://127.0.0.1:1")
+        self.assertLess(len(text), 200 * 1024)
+        path = self.write_file("bomb.yaml", text)
+        t0 = time.monotonic()
+        r = self.run_cli(["--check-config", "--config", path], timeout=30)
+        took = time.monotonic() - t0
+        self.assertEqual(r.rc, 78, r)
+        self.assertLess(took, 3 * SCALE, f"--check-config took {took:.1f}s")
+        self.assertRegex(r.stderr, r"bomb\.yaml:\d+:\d+: ")
+        self.assertLess(len(r.stderr.splitlines()), 30, r.stderr[:2000])
+
+    def test_alias_bomb_on_reload_does_not_stall_the_loop(self):
+        px = self.start()
+        px.write_config(alias_bomb(self.up.url))
+        mark = len(px.log_text())
+        t0 = time.monotonic()
+        px.sighup()
+        px.wait_log(r"reload failed", start=mark, timeout=10)
+        self.assertStatus(self.send(b"GET /_proxy/health?live HTTP/1.1\r\n\r\n", timeout=5), 200)
+        self.assertLess(time.monotonic() - t0, 5 * SCALE)
+
+    def test_list_over_its_limit_is_one_error(self):
+        path = self.write_file("long.yaml", alias_bomb("http://127.0.0.1:1", entries=300, routes=1))
+        r = self.run_cli(["--check-config", "--config", path], timeout=30)
+        self.assertEqual(r.rc, 78, r)
+        self.assertEqual(r.stderr.count("more than 256 entries"), 1, r.stderr[:2000])
