@@ -260,6 +260,18 @@ bool gate_route(struct MHD_Connection *conn, const struct cfg_route *route, cons
                 const char *path, size_t len, struct gate_refusal *out)
 {
 	static char *const read_only[] = {"GET", "HEAD"};
+	/*
+	 * Without a methods list: what the ZeroTier APIs take (GET, POST and
+	 * DELETE in their OpenAPI specs; ZeroTier One takes PUT as POST), HEAD,
+	 * and OPTIONS for tools that probe. Not TRACE, CONNECT, "get" or others.
+	 */
+	static char *const by_default[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"};
+	char *const *methods = route->read_only       ? read_only
+	                       : route->methods.n > 0 ? route->methods.v
+	                                              : by_default;
+	size_t nmethods = route->read_only       ? 2
+	                  : route->methods.n > 0 ? route->methods.n
+	                                         : sizeof(by_default) / sizeof(by_default[0]);
 	const struct client *c = server_client(conn);
 	char where[1100];
 	unsigned long long cl;
@@ -270,17 +282,14 @@ bool gate_route(struct MHD_Connection *conn, const struct cfg_route *route, cons
 	snprintf(where, sizeof(where), "route %s", route->prefix);
 	if (!check_caller(c, &route->allow_uids, &route->allow_gids, where, out))
 		return false;
-	if ((route->read_only && !acc_method_allowed(method, read_only, 2)) ||
-	    !acc_method_allowed(method, route->methods.v, route->methods.n)) {
+	if (!acc_method_allowed(method, methods, nmethods)) {
 		refuse(out, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
-		       "route %s does not allow %s", route->prefix, method);
-		if (route->read_only)
-			join_methods(read_only, 2, out->allow, sizeof(out->allow));
-		else
-			join_methods(route->methods.v, route->methods.n, out->allow,
-			             sizeof(out->allow));
-		log_info("route %s: refused %s: not in the route's %s", route->prefix, method,
-		         route->read_only ? "read_only methods (GET, HEAD)" : "methods");
+		       "route %s does not allow %.32s", route->prefix, method);
+		join_methods(methods, nmethods, out->allow, sizeof(out->allow));
+		log_info("route %s: refused %.32s: not in the route's %s", route->prefix, method,
+		         route->read_only       ? "read_only methods (GET, HEAD)"
+		         : route->methods.n > 0 ? "methods"
+		                                : "default methods");
 		return false;
 	}
 	pv = acc_check_path(path, len, route->allow_paths.v, route->allow_paths.n,

@@ -476,3 +476,27 @@ class ConfigBoundsTests(AdversarialTest):
         r = self.run_cli(["--check-config", "--config", path], timeout=30)
         self.assertEqual(r.rc, 78, r)
         self.assertEqual(r.stderr.count("more than 256 entries"), 1, r.stderr[:2000])
+
+
+class MethodTests(AdversarialTest):
+    """Finding 11: a route without a methods list takes the ZeroTier APIs' methods only."""
+
+    def test_default_methods(self):
+        px = self.start()
+        for method in (b"TRACE", b"get", b"PATCH", b"PROPFIND", b"CONNECT", b"FOO"):
+            with self.subTest(method=method):
+                out = self.send(method + b" /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n")
+                self.assertStatus(out, 405, "method_not_allowed")
+                self.assertIn(b"\r\nAllow: GET, HEAD, POST, PUT, DELETE, OPTIONS\r\n", out)
+        self.assertNothingUpstream("a method outside the default list")
+        for method in (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS"):
+            with self.subTest(method=method):
+                out = self.send(method + b" /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n")
+                self.assertStatus(out, 200)
+        # Held: a methods list still decides, PATCH included when listed.
+        px.write_config(config_with([{"prefix": "/", "upstream": self.up.url, "token": "local",
+                                      "auth": "x-zt1-auth", "methods": ["PATCH"]}]))
+        mark = len(px.log_text())
+        px.sighup()
+        px.wait_log(r"configuration reloaded", start=mark)
+        self.assertStatus(self.send(b"PATCH /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n"), 200)

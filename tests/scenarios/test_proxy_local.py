@@ -127,7 +127,7 @@ class LocalProxyTests(ScenarioTest):
 
     def test_method_path_query_body_pass_unchanged(self):
         px = self.start()
-        for method in ("GET", "POST", "PUT", "DELETE", "PATCH"):
+        for method in ("GET", "POST", "PUT", "DELETE"):
             with self.subTest(method=method):
                 body = (method * 1000).encode() if method in ("POST", "PUT", "PATCH") else None
                 mark = self.svc.mark()
