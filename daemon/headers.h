@@ -10,7 +10,7 @@
 
 #include "config.h"
 
-/* Longest single header line we forward in either direction. */
+/* Longest token line we inject (hdr_format_auth). */
 #define HDR_LINE_MAX 8192
 
 /* Whether a field name is an RFC 9110 token (no space, colon or control byte). */

@@ -169,8 +169,10 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
                                       size_t keylen, const char *value, size_t valuelen)
 {
 	struct hdr_collect *hc = cls;
-	char line[HDR_LINE_MAX];
+	/* As long as the line is: the gate has held the whole head to max_header_size. */
+	size_t cap = keylen + valuelen + 3;
 	struct curl_slist *l;
+	char *line;
 	int n;
 
 	(void)kind;
@@ -178,14 +180,19 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
 		return MHD_YES;
 	if (keylen == 6 && strncasecmp(key, "Accept", 6) == 0)
 		hc->seen_accept = true;
+	if ((line = malloc(cap)) == NULL) {
+		hc->failed = true;
+		return MHD_NO;
+	}
 	/* "Name;" is libcurl's way to send a header with an empty value. */
 	if (valuelen == 0)
-		n = snprintf(line, sizeof(line), "%.*s;", (int)keylen, key);
+		n = snprintf(line, cap, "%.*s;", (int)keylen, key);
 	else
-		n = snprintf(line, sizeof(line), "%.*s: %.*s", (int)keylen, key, (int)valuelen,
-		             value);
-	if (n < 0 || (size_t)n >= sizeof(line) ||
-	    (l = curl_slist_append(hc->req->hdrs, line)) == NULL) {
+		n = snprintf(line, cap, "%.*s: %.*s", (int)keylen, key, (int)valuelen, value);
+	l = n < 0 || (size_t)n >= cap ? NULL : curl_slist_append(hc->req->hdrs, line);
+	explicit_bzero(line, cap);
+	free(line);
+	if (l == NULL) {
 		hc->failed = true;
 		return MHD_NO;
 	}
