@@ -17,7 +17,10 @@
 #include "proxy_impl.h"
 #include "xfer.h"
 
-/* Upstream response headers kept for one response. */
+/*
+ * Upstream response headers kept for one response; what the client's
+ * connection can take is checked when they are passed on (proxy.c).
+ */
 #define RESP_HEADERS_MAX (64 * 1024)
 /* The client's Connection header values, joined. */
 #define CONNECTION_MAX 1024
@@ -110,8 +113,10 @@ static size_t on_upstream_header(char *line, size_t size, size_t nitems, void *a
 		end--;
 	for (value = colon + 1; value < end && (*value == ' ' || *value == '\t'); value++)
 		;
-	if (!pbuf_reserve(&req->rhdr, namelen + (size_t)(end - value) + 2, RESP_HEADERS_MAX))
+	if (!pbuf_reserve(&req->rhdr, namelen + (size_t)(end - value) + 2, RESP_HEADERS_MAX)) {
+		req->head_too_big = true;
 		return 0; /* too many header bytes: fail the transfer */
+	}
 	memcpy(req->rhdr.data + req->rhdr.wpos, line, namelen);
 	req->rhdr.wpos += namelen;
 	req->rhdr.data[req->rhdr.wpos++] = '\0';
@@ -387,6 +392,9 @@ void proxy_transfer_done(struct app *app, CURL *easy, CURLcode result)
 		log_warn("route %s: %s", req->route->prefix, msg);
 		if (result == CURLE_OPERATION_TIMEDOUT)
 			req_fail(req, MHD_HTTP_GATEWAY_TIMEOUT, "upstream_timeout", msg, NULL);
+		else if (req->head_too_big)
+			req_fail(req, MHD_HTTP_BAD_GATEWAY, "bad_upstream_response",
+			         "the upstream's response head is too large", NULL);
 		else
 			req_fail(req, MHD_HTTP_BAD_GATEWAY, "upstream_unreachable", msg, NULL);
 	} else if (result != CURLE_OK) {

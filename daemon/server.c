@@ -225,6 +225,31 @@ static size_t mhd_memory_limit(const struct config *cfg)
 	return (size_t)cfg->max_header_size + 8 * 1024;
 }
 
+static enum MHD_Result count_value(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+	(void)kind;
+	(void)key;
+	(void)value;
+	++*(size_t *)cls;
+	return MHD_YES;
+}
+
+size_t server_response_room(struct MHD_Connection *conn)
+{
+	const struct client *c = server_client(conn);
+	const union MHD_ConnectionInfo *size =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	/* libmicrohttpd's record of each request header, and room for a body chunk. */
+	size_t nheaders = 0, used = 2048;
+
+	if (c == NULL || size == NULL)
+		return 0;
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_value, &nheaders);
+	used += size->header_size + nheaders * 64;
+	return c->listener->pool_size > used ? c->listener->pool_size - used : 0;
+}
+
 /*
  * The rule config_keys.c applies to 'listen', for every socket however it
  * was obtained: a socket the service manager passed (ListenStream=9994
@@ -296,6 +321,7 @@ static enum zt_err listener_open(struct app *app, const struct config *cfg,
 		return ZT_ERR_IO;
 	}
 	l->epoll_fd = ZTP_MHD_EPOLL ? info->epoll_fd : -1;
+	l->pool_size = mhd_memory_limit(cfg);
 	l->status_only = cl->status_only;
 	/* Not "listening on": that names the addresses that serve the routes. */
 	if (l->status_only)

@@ -35,6 +35,13 @@ struct client {
 	const char *waiting_for; /* what the deadline waits for, for the log */
 };
 
+/*
+ * About how many bytes of response head still fit in the connection's
+ * libmicrohttpd pool beside the request's head (0 when unknown): a longer
+ * one would make libmicrohttpd close the connection without a status.
+ */
+size_t server_response_room(struct MHD_Connection *conn);
+
 /* The client behind a live connection. */
 struct client *server_client(struct MHD_Connection *conn);
 

@@ -514,3 +514,33 @@ class HeadSizeTests(AdversarialTest):
         # Held: over max_header_size (16 KiB) is the JSON 431.
         out = self.send(b"GET /x HTTP/1.1\r\nHost: localhost\r\nX-Long: " + b"v" * (17 * 1024) + b"\r\n\r\n")
         self.assertStatus(out, 431, "headers_too_large")
+
+
+def big_head_reply(size):
+    """An upstream answer whose head holds about size bytes of X-Fill headers."""
+    lines = [b"X-Fill-%d: %s" % (i, b"f" * 990) for i in range(max(1, size // 1000))]
+    return (b"HTTP/1.1 200 OK\r\n" + b"\r\n".join(lines) +
+            b"\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+
+
+class UpstreamHeadTests(AdversarialTest):
+    """Finding 7: an upstream head too big to pass on is a 502, never a cut connection."""
+
+    def test_upstream_head_sizes(self):
+        # Whether a head fits depends on the request's head beside it; either way the client
+        # gets the whole head or a JSON 502, never a closed connection.
+        for kib, small_fits in ((8, True), (14, True), (20, True), (24, False), (40, False),
+                                (63, False), (80, False)):
+            with self.subTest(kib=kib):
+                self.start(reply=big_head_reply(kib * 1024))
+                for extra in (b"", b"X-Big: " + b"r" * (12 * 1024) + b"\r\n"):
+                    out = self.send(b"GET /x HTTP/1.1\r\nHost: localhost\r\n" + extra + b"\r\n")
+                    if out.startswith(b"HTTP/1.1 200 "):
+                        self.assertIn(b"X-Fill-%d: " % (kib * 1024 // 1000 - 1), out)
+                        self.assertTrue(out.endswith(b"{}"), out[-100:])
+                    else:
+                        self.assertStatus(out, 502, "bad_upstream_response")
+                    if not extra:
+                        self.assertEqual(out.startswith(b"HTTP/1.1 200 "), small_fits, out[:100])
+                self.px.stop()
+                self.up.stop()
