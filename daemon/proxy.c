@@ -393,8 +393,8 @@ void proxy_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	struct req *req = *req_cls;
 
 	/* Keep-alive: the next request may wait the idle time, then has its own. */
-	server_client_deadline(server_client(conn), "the next request",
-	                       app->rt->cfg->client_idle_ms + app->rt->cfg->client_header_ms);
+	server_client_idle(server_client(conn),
+	                   app->rt->cfg->client_idle_ms + app->rt->cfg->client_header_ms);
 	if (req == NULL)
 		return;
 	metrics_request(req->stats, req->mmethod, req->sent_status, req->body_total,

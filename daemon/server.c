@@ -189,6 +189,48 @@ void server_client_deadline(struct client *c, const char *what, uint32_t ms)
 		return;
 	c->waiting_for = what;
 	c->deadline_ms = ms > 0 ? os_monotonic_ms() + ms : 0;
+	c->idle_since_ms = 0;
+}
+
+void server_client_idle(struct client *c, uint32_t ms)
+{
+	server_client_deadline(c, "the next request", ms);
+	if (c != NULL)
+		c->idle_since_ms = os_monotonic_ms();
+}
+
+/*
+ * At the connection limit libmicrohttpd stops accepting, so idle keep-alive
+ * connections (tools that pool them) would keep new callers out until they
+ * time out. The longest-idle one is closed instead, one at a time, while
+ * someone waits to connect. Returns it, or NULL when every client is busy.
+ */
+static struct client *longest_idle(const struct listener *l)
+{
+	struct client *best = NULL;
+
+	for (struct client *c = l->clients; c != NULL; c = c->next) {
+		if (c->evicted)
+			return NULL; /* one is on its way out already */
+		if (c->idle_since_ms != 0 &&
+		    (best == NULL || c->idle_since_ms < best->idle_since_ms))
+			best = c;
+	}
+	return best;
+}
+
+static void evict_idle(struct listener *l)
+{
+	struct client *c = longest_idle(l);
+
+	if (c == NULL)
+		return;
+	log_info("closed the idle connection from %s to admit a new caller: %s is at "
+	         "limits.max_connections (%u)",
+	         c->addr[0] ? c->addr : l->bound, l->bound, l->max_conns);
+	c->evicted = true;
+	c->deadline_ms = 0;
+	sock_shutdown(c->fd);
 }
 
 /*
@@ -322,6 +364,7 @@ static enum zt_err listener_open(struct app *app, const struct config *cfg,
 	}
 	l->epoll_fd = ZTP_MHD_EPOLL ? info->epoll_fd : -1;
 	l->pool_size = mhd_memory_limit(cfg);
+	l->max_conns = (unsigned)cfg->max_connections;
 	l->status_only = cl->status_only;
 	/* Not "listening on": that names the addresses that serve the routes. */
 	if (l->status_only)
@@ -565,7 +608,16 @@ bool server_wait_fds(struct app *app, sock_push_fn push, void *arg, int *timeout
 
 	for (struct listener *l = app->listeners; l != NULL; l = l->next) {
 		struct push_count pc = {push, arg, 0};
+		const union MHD_DaemonInfo *lfd = NULL;
 
+		/* Only with an idle client to close: a ready socket nobody accepts would spin. */
+		l->watch_listen =
+		    !l->retiring && listener_connections(l) >= l->max_conns &&
+		    longest_idle(l) != NULL &&
+		    (lfd = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_LISTEN_FD)) != NULL &&
+		    lfd->listen_fd != MHD_INVALID_SOCKET;
+		if (l->watch_listen && !push_counted(&pc, (int)lfd->listen_fd, POLLIN))
+			return false;
 		if (l->epoll_fd >= 0 ? !push_counted(&pc, l->epoll_fd, POLLIN)
 		                     : !push_fdset(l->mhd, push_counted, &pc))
 			return false;
@@ -606,17 +658,21 @@ void server_run(struct app *app, const struct pollfd *ready, size_t n, bool all)
 	uint64_t now = os_monotonic_ms();
 
 	for (struct listener *l = app->listeners; l != NULL; l = l->next) {
-		size_t mine = l->wait_n < n ? l->wait_n : n;
+		size_t mine = l->wait_n < n ? l->wait_n : n, skip;
 		bool io = false;
 
 		for (size_t i = 0; i < mine; i++)
 			io |= ready[i].revents != 0;
+		if (l->watch_listen && mine > 0 && (ready[0].revents & POLLIN) != 0)
+			evict_idle(l);
+		/* libmicrohttpd at its limit would accept and close what waits on it. */
+		skip = l->watch_listen && mine > 0;
 		/* Running an idle daemon costs a system call (epoll_wait or select) for nothing. */
 		if (io || all || now >= l->due_ms) {
 			if (l->epoll_fd >= 0)
 				MHD_run(l->mhd);
 			else
-				run_ready(l, ready, mine);
+				run_ready(l, ready + skip, mine - skip);
 		}
 		ready += mine;
 		n -= mine;

@@ -544,3 +544,33 @@ class UpstreamHeadTests(AdversarialTest):
                         self.assertEqual(out.startswith(b"HTTP/1.1 200 "), small_fits, out[:100])
                 self.px.stop()
                 self.up.stop()
+
+
+class ConnectionCapTests(AdversarialTest):
+    """Finding 10: at max_connections, idle keep-alive connections do not keep callers out."""
+
+    def test_idle_connections_make_room_for_a_new_caller(self):
+        px = self.start(limits={"max_connections": 8})
+        idle = []
+        for _ in range(8):
+            s = socket.create_connection(("127.0.0.1", px.port), timeout=5 * SCALE)
+            s.sendall(b"GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            self.assertTrue(s.recv(65536).startswith(b"HTTP/1.1 200 "))
+            idle.append(s)
+        self.addCleanup(lambda: [s.close() for s in idle])
+        time.sleep(0.2)
+        for round_ in range(3):
+            t0 = time.monotonic()
+            out = self.send(b"GET /x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", timeout=5)
+            self.assertStatus(out, 200)
+            self.assertLess(time.monotonic() - t0, 2.5 * SCALE, f"round {round_}")
+        px.wait_log(r"closed the idle connection from .* to admit a new caller")
+        # The oldest idle connections were the ones closed.
+        closed = 0
+        for s in idle:
+            s.settimeout(0.5)
+            try:
+                closed += s.recv(1) == b""
+            except (socket.timeout, ConnectionResetError):
+                pass
+        self.assertGreaterEqual(closed, 1)
