@@ -28,6 +28,9 @@ struct listener {
 	int epoll_fd;         /* MHD's, to wait on */
 	bool retiring;        /* accepts nothing new; closed once idle or at its deadline */
 	bool status_only;     /* serves only the status paths (status.listen) */
+	size_t pool_size;     /* libmicrohttpd's memory per connection (server.c) */
+	unsigned max_conns;   /* its connection limit (limits.max_connections when opened) */
+	bool watch_listen;    /* at the limit: the listening socket is the first fd waited on */
 	uint64_t deadline_ms; /* monotonic, when retiring */
 	/* The last wait (server.c): how many descriptors it had, when its timeout is due. */
 	size_t wait_n;

@@ -25,12 +25,16 @@
 #include <unistd.h>
 
 #include "os.h"
+#include "rfile.h"
 #include "ztp_build.h"
 
 #define CFG_FILE_MAX (1024 * 1024)
 #define MAX_REPORTS  200
 #define MAX_DEPTH    32
-#define ZT_PORT      9993
+/* Values (scalars, lists, mappings) with aliases expanded, and anchors, per file. */
+#define CFG_MAX_NODES   100000
+#define CFG_MAX_ANCHORS 1024
+#define ZT_PORT         9993
 
 struct msg {
 	int line, col; /* 0 for a message about the whole file */
@@ -41,14 +45,46 @@ struct msg {
 
 /* ---- Messages ---------------------------------------------------------- */
 
+/* Length of the run of letters and digits at s if it looks like a token, else 0. */
+static size_t token_run(const char *s)
+{
+	size_t n = 0;
+	bool digit = false, lower = false;
+
+	for (; cfg_is_digit(s[n]) || cfg_is_alpha(s[n]); n++) {
+		digit = digit || cfg_is_digit(s[n]);
+		lower = lower || (s[n] >= 'a' && s[n] <= 'z');
+	}
+	return n >= TOKEN_LOOKALIKE_MIN && digit && lower ? n : 0;
+}
+
+bool cfg_looks_like_token(const char *s)
+{
+	size_t n = token_run(s);
+
+	return n > 0 && s[n] == '\0';
+}
+
+/*
+ * Every configuration value a message quotes passes here, so here is where
+ * a token pasted into the wrong key (env:, file:, a path) is hidden, as
+ * are the values of the tokens loaded now (log.h's registry).
+ */
 const char *cfg_quote(struct qbuf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t o = 0, i;
+	static const char hidden[] = TOKEN_LOOKALIKE;
+	size_t o = 0, i, run;
 
 	for (i = 0; s[i] != '\0' && i < QUOTE_MAX; i++) {
 		unsigned char ch = (unsigned char)s[i];
-		if (ch >= 0x20 && ch < 0x7f) {
+
+		if ((i == 0 || !(cfg_is_alpha(s[i - 1]) || cfg_is_digit(s[i - 1]))) &&
+		    (run = token_run(s + i)) > 0) {
+			memcpy(b->s + o, hidden, sizeof(hidden) - 1);
+			o += sizeof(hidden) - 1;
+			i += run - 1;
+		} else if (ch >= 0x20 && ch < 0x7f) {
 			b->s[o++] = (char)ch;
 		} else {
 			b->s[o++] = '\\';
@@ -62,6 +98,7 @@ const char *cfg_quote(struct qbuf *b, const char *s)
 		o += 3;
 	}
 	b->s[o] = '\0';
+	log_redact(b->s, sizeof(b->s));
 	return b->s;
 }
 
@@ -873,18 +910,120 @@ static void wipe_event(yaml_event_t *ev)
 }
 
 /*
- * libyaml's scanner takes time quadratic in the nesting depth (a 1 MiB file
- * of '[' takes many minutes), so a first pass over the events stops at a
- * depth no configuration needs, before the document is built.
+ * What the walk will see once aliases are expanded: every alias costs the
+ * size of the node it names, as the walk visits that node again.
  */
-static bool check_depth(struct ctx *c, const char *text, size_t len)
+struct shape {
+	int depth;
+	uint64_t nodes; /* scalars, lists and mappings so far, aliases expanded */
+	size_t nanchors;
+	struct {
+		char *name;
+		uint64_t size; /* expanded; 0 while the node is still open */
+	} anchors[CFG_MAX_ANCHORS];
+	uint64_t open_start[MAX_DEPTH + 2]; /* nodes when each open collection began */
+	size_t open_anchor[MAX_DEPTH + 2];  /* its anchor's index, or CFG_MAX_ANCHORS */
+};
+
+static bool shape_anchor(struct ctx *c, struct shape *sh, const yaml_char_t *anchor,
+                         const yaml_mark_t *m, size_t *idx)
+{
+	*idx = CFG_MAX_ANCHORS;
+	if (anchor == NULL)
+		return true;
+	if (sh->nanchors == CFG_MAX_ANCHORS) {
+		cfg_err(c, m, "more than %d anchors (&name)", CFG_MAX_ANCHORS);
+		return false;
+	}
+	if ((sh->anchors[sh->nanchors].name = strdup((const char *)anchor)) == NULL) {
+		c->nomem = true;
+		return false;
+	}
+	sh->anchors[sh->nanchors].size = 0;
+	*idx = sh->nanchors++;
+	return true;
+}
+
+static void shape_alias(struct shape *sh, const yaml_event_t *ev)
+{
+	/* The last anchor of that name counts, as in libyaml; an unknown one is its error. */
+	for (size_t i = sh->nanchors; i-- > 0;) {
+		if (strcmp(sh->anchors[i].name, (const char *)ev->data.alias.anchor) == 0) {
+			sh->nodes += sh->anchors[i].size;
+			return;
+		}
+	}
+}
+
+/* One event of the first pass; false stops it (the error is reported). */
+static bool shape_event(struct ctx *c, struct shape *sh, const yaml_event_t *ev)
+{
+	const yaml_char_t *anchor = NULL;
+	size_t idx;
+
+	switch (ev->type) {
+	case YAML_SEQUENCE_START_EVENT:
+	case YAML_MAPPING_START_EVENT:
+		anchor = ev->type == YAML_SEQUENCE_START_EVENT ? ev->data.sequence_start.anchor
+		                                               : ev->data.mapping_start.anchor;
+		if (++sh->depth > MAX_DEPTH) {
+			cfg_err(c, &ev->start_mark, "lists and mappings nested more than %d deep",
+			        MAX_DEPTH);
+			return false;
+		}
+		if (!shape_anchor(c, sh, anchor, &ev->start_mark, &idx))
+			return false;
+		sh->open_start[sh->depth] = sh->nodes++;
+		sh->open_anchor[sh->depth] = idx;
+		break;
+	case YAML_SEQUENCE_END_EVENT:
+	case YAML_MAPPING_END_EVENT:
+		if (sh->depth > 0 && sh->open_anchor[sh->depth] < CFG_MAX_ANCHORS)
+			sh->anchors[sh->open_anchor[sh->depth]].size =
+			    sh->nodes - sh->open_start[sh->depth];
+		sh->depth--;
+		break;
+	case YAML_SCALAR_EVENT:
+		if (!shape_anchor(c, sh, ev->data.scalar.anchor, &ev->start_mark, &idx))
+			return false;
+		if (idx < CFG_MAX_ANCHORS)
+			sh->anchors[idx].size = 1;
+		sh->nodes++;
+		break;
+	case YAML_ALIAS_EVENT:
+		shape_alias(sh, ev);
+		break;
+	default:
+		break;
+	}
+	if (sh->nodes > CFG_MAX_NODES) {
+		cfg_err(
+		    c, &ev->start_mark,
+		    "the configuration is too large: more than %d values%s (a configuration needs "
+		    "far fewer)",
+		    CFG_MAX_NODES,
+		    ev->type == YAML_ALIAS_EVENT ? " once aliases are expanded" : "");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * A first pass over the events, before the document is built and walked:
+ * libyaml's scanner takes time quadratic in the nesting depth (a 1 MiB file
+ * of '[' takes many minutes), and aliases multiply the work of the walk (a
+ * 62 KB file of 20 aliases to a 20,000-entry list took a minute and 468 MB),
+ * so both are bounded here, at sizes no configuration needs.
+ */
+static bool check_shape(struct ctx *c, const char *text, size_t len)
 {
 	yaml_parser_t parser;
 	yaml_event_t ev;
+	struct shape *sh;
 	bool ok = true, done = false;
-	int depth = 0;
 
-	if (!yaml_parser_initialize(&parser)) {
+	if ((sh = calloc(1, sizeof(*sh))) == NULL || !yaml_parser_initialize(&parser)) {
+		free(sh);
 		c->nomem = true;
 		return false;
 	}
@@ -895,29 +1034,15 @@ static bool check_depth(struct ctx *c, const char *text, size_t len)
 			ok = false;
 			break;
 		}
-		switch (ev.type) {
-		case YAML_SEQUENCE_START_EVENT:
-		case YAML_MAPPING_START_EVENT:
-			if (++depth > MAX_DEPTH) {
-				cfg_err(c, &ev.start_mark,
-				        "lists and mappings nested more than %d deep", MAX_DEPTH);
-				ok = false;
-				done = true;
-			}
-			break;
-		case YAML_SEQUENCE_END_EVENT:
-		case YAML_MAPPING_END_EVENT:
-			depth--;
-			break;
-		case YAML_STREAM_END_EVENT:
-			done = true;
-			break;
-		default:
-			break;
-		}
+		if (!shape_event(c, sh, &ev))
+			ok = false;
+		done = !ok || ev.type == YAML_STREAM_END_EVENT;
 		wipe_event(&ev);
 	}
 	wipe_parser(&parser);
+	for (size_t i = 0; i < sh->nanchors; i++)
+		free(sh->anchors[i].name);
+	free(sh);
 	return ok;
 }
 
@@ -927,7 +1052,7 @@ static void load_document(struct ctx *c, const char *text, size_t len)
 	yaml_document_t doc, extra;
 	const yaml_node_t *root;
 
-	if (!check_depth(c, text, len))
+	if (!check_shape(c, text, len))
 		return;
 	if (!yaml_parser_initialize(&parser)) {
 		c->nomem = true;
@@ -1025,7 +1150,6 @@ enum zt_err cfg_load(const char *path, cfg_report_fn report, void *arg, struct c
 {
 	struct stat st;
 	size_t len = 0;
-	ssize_t n = 0;
 	enum zt_err rc;
 	char *buf;
 	int fd;
@@ -1033,35 +1157,25 @@ enum zt_err cfg_load(const char *path, cfg_report_fn report, void *arg, struct c
 	*out = NULL;
 	if (path == NULL)
 		return parse(NULL, "(defaults)", NULL, 0, true, -1, -1, report, arg, out);
-	fd = open(path, O_RDONLY | O_BINARY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		file_problem(report, arg, path, "cannot open", strerror(errno));
-		return ZT_ERR_CONFIG;
-	}
-	if (fstat(fd, &st) != 0) {
-		file_problem(report, arg, path, "cannot stat", strerror(errno));
-		close(fd);
+	if ((rc = rfile_open(path, &fd, &st)) != ZT_OK) {
+		if (rc == ZT_ERR_INVALID)
+			file_problem(report, arg, path, "not a regular file", rfile_kind(&st));
+		else
+			file_problem(report, arg, path, "cannot open", strerror(errno));
 		return ZT_ERR_CONFIG;
 	}
 	/* One allocation up front: growing with realloc would leave copies of secrets. */
-	buf = malloc(CFG_FILE_MAX + 1);
+	buf = malloc(CFG_FILE_MAX);
 	if (buf == NULL) {
 		close(fd);
 		return ZT_ERR_NOMEM;
 	}
-	while (len <= CFG_FILE_MAX) {
-		n = read(fd, buf + len, CFG_FILE_MAX + 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
+	rc = rfile_read(fd, buf, CFG_FILE_MAX, &len);
 	close(fd);
-	if (n < 0) {
+	if (rc == ZT_ERR_IO) {
 		file_problem(report, arg, path, "cannot read", strerror(errno));
 		rc = ZT_ERR_CONFIG;
-	} else if (len > CFG_FILE_MAX) {
+	} else if (rc == ZT_ERR_TOOBIG) {
 		file_problem(report, arg, path, "file is larger than 1 MiB", NULL);
 		rc = ZT_ERR_CONFIG;
 	} else {

@@ -22,10 +22,12 @@
 
 #include "config.h"
 
-#define MAX_TABLE_KEYS 16
-#define NAME_MAX_LEN   64
-#define QUOTE_MAX      64
-#define HIDDEN_VALUE   "(inline, hidden)"
+#define MAX_TABLE_KEYS      16
+#define NAME_MAX_LEN        64
+#define QUOTE_MAX           64
+#define HIDDEN_VALUE        "(inline, hidden)"
+#define TOKEN_LOOKALIKE_MIN 20
+#define TOKEN_LOOKALIKE     "(hidden: looks like a token value)"
 
 /* Key flags. */
 #define KF_REQUIRED 1u /* missing key: error */
@@ -106,7 +108,20 @@ struct qbuf {
 	char s[QUOTE_MAX * 4 + 8];
 };
 
+/*
+ * s made printable for a message, at most QUOTE_MAX bytes of it, with
+ * registered secrets redacted and a token lookalike (cfg_looks_like_token)
+ * replaced whole by TOKEN_LOOKALIKE.
+ */
 const char *cfg_quote(struct qbuf *b, const char *s);
+
+/*
+ * Whether s looks like a token value rather than a name or a path: at
+ * least TOKEN_LOOKALIKE_MIN letters and digits only, with a digit and a
+ * lower-case letter (ZeroTier One's 24 of [a-z0-9], Central's 32).
+ * Shorter network ids (16 hex digits) are not taken for one.
+ */
+bool cfg_looks_like_token(const char *s);
 
 /* Record a problem at m (NULL: the whole file); reported in file order at the end. */
 void cfg_err(struct ctx *c, const yaml_mark_t *m, const char *fmt, ...) ZT_PRINTF(3, 4);

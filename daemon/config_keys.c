@@ -70,6 +70,23 @@ static bool check_ca_file(struct ctx *c, const struct key *k, const char *s, con
 	return true;
 }
 
+/*
+ * A token pasted where its name goes (env:, credential:) would be a valid
+ * name, and the proxy names its sources in logs, on the status page and
+ * in 503 bodies.
+ */
+static bool check_not_a_value(struct ctx *c, const struct key *k, const char *s,
+                              const yaml_mark_t *m)
+{
+	if (!cfg_looks_like_token(s))
+		return true;
+	cfg_err(c, m,
+	        "%s %s: this is where the name of the token's %s goes, not the token; put the "
+	        "value there and name it here",
+	        k->name, TOKEN_LOOKALIKE, strcmp(k->name, "env") == 0 ? "variable" : "file");
+	return false;
+}
+
 static bool check_env_name(struct ctx *c, const struct key *k, const char *s, const yaml_mark_t *m)
 {
 	struct qbuf qb;
@@ -78,6 +95,8 @@ static bool check_env_name(struct ctx *c, const struct key *k, const char *s, co
 
 	for (size_t i = 0; ok && i < n; i++)
 		ok = cfg_is_alpha(s[i]) || cfg_is_digit(s[i]) || s[i] == '_';
+	if (ok && !check_not_a_value(c, k, s, m))
+		return false;
 	if (!ok)
 		cfg_err(c, m, "%s '%s' is not a variable name (letters, digits and '_')", k->name,
 		        cfg_quote(&qb, s));
@@ -96,7 +115,7 @@ static bool check_credential(struct ctx *c, const struct key *k, const char *s,
 		        k->name, cfg_quote(&qb, s));
 		return false;
 	}
-	return true;
+	return check_not_a_value(c, k, s, m);
 }
 
 /* Never puts s in a message: it is a secret. */

@@ -324,6 +324,11 @@ static void node_list(struct ctx *c, const struct key *k, const yaml_node_t *n, 
 		    k->name);
 		return;
 	}
+	/* One error for a list over its limit, not one (and a user lookup) per entry. */
+	if (n->data.sequence.items.top - n->data.sequence.items.start > MAX_LIST) {
+		cfg_err(c, &n->start_mark, "'%s' has more than %d entries", k->name, MAX_LIST);
+		return;
+	}
 	for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top;
 	     i++) {
 		const yaml_node_t *item = cfg_doc_node(c, *i);
@@ -1034,6 +1039,11 @@ static void node_listen(struct ctx *c, const struct key *k, const yaml_node_t *n
 		    "'%s' must be a list of addresses such as \"127.0.0.1:9994\"; remove it to use "
 		    "the defaults",
 		    k->name);
+		return;
+	}
+	/* One error for a list over its limit, not one (and a user lookup) per entry. */
+	if (n->data.sequence.items.top - n->data.sequence.items.start > MAX_LIST) {
+		cfg_err(c, &n->start_mark, "'%s' has more than %d entries", k->name, MAX_LIST);
 		return;
 	}
 	for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top;

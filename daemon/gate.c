@@ -7,6 +7,7 @@
 
 #include "access.h"
 #include "gate.h"
+#include "headers.h"
 #include "log.h"
 #include "server.h"
 
@@ -25,16 +26,128 @@ static bool refuse(struct gate_refusal *out, unsigned status, const char *code, 
 	return false;
 }
 
-static enum MHD_Result count_host(void *cls, enum MHD_ValueKind kind, const char *key,
-                                  size_t keylen, const char *value, size_t valuelen)
+/*
+ * The request head as libmicrohttpd parsed it, walked header by header.
+ * libmicrohttpd 0.9.7x parses in place: each name and value stays where it
+ * arrived, between [head, end), with the colon and line ends overwritten by
+ * NULs. Two things it does not refuse show up only in that layout: an
+ * obs-fold continuation line (RFC 9112 5.2) glues itself onto the previous
+ * header's *name* in a copy outside the head, and a NUL cuts a value short,
+ * leaving the rest of the line in the gap before the next header.
+ */
+struct fields {
+	const char *head, *end;
+	const char *prev_end; /* end of the previous header's value, or NULL */
+	unsigned host, te, cl, origin, referer, fetch_site;
+	const char *why; /* the first problem found */
+};
+
+/* Whether p .. p+n is all NUL: the line ends libmicrohttpd overwrote. */
+static bool all_nul(const char *p, size_t n)
 {
-	unsigned *n = cls;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] != '\0')
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The layout check, for the libmicrohttpd versions whose parser it was
+ * made against (0.9.7x before 0.9.77, which rewrote the header parser):
+ * with another parser the layout says nothing, so it passes.
+ */
+#if MHD_VERSION < 0x00097700
+#define LAYOUT_KNOWN 1
+#else
+#define LAYOUT_KNOWN 0
+#endif
+
+static bool layout_ok(struct fields *f, const char *key, size_t keylen, const char *value,
+                      size_t valuelen)
+{
+	const char *ows = key + keylen + 1;
+
+	if (!LAYOUT_KNOWN)
+		return true;
+	if (key < f->head || value < ows || value + valuelen >= f->end ||
+	    (f->prev_end != NULL && (key - f->prev_end < 1 || key - f->prev_end > 2 ||
+	                             !all_nul(f->prev_end, (size_t)(key - f->prev_end))))) {
+		f->why = "a folded header line (obs-fold) or a NUL byte in a header";
+		return false;
+	}
+	for (; ows < value; ows++) {
+		if (*ows != ' ' && *ows != '\t') {
+			f->why = "a malformed header line";
+			return false;
+		}
+	}
+	return true;
+}
+
+static enum MHD_Result check_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   size_t keylen, const char *value, size_t valuelen)
+{
+	struct fields *f = cls;
 
 	(void)kind;
-	(void)value;
-	(void)valuelen;
-	*n += keylen == 4 && strncasecmp(key, "Host", 4) == 0;
+	if (!layout_ok(f, key, keylen, value, valuelen))
+		return MHD_NO;
+	f->prev_end = value + valuelen;
+	if (!hdr_name_ok(key, keylen)) {
+		f->why = "a header name that is not a token";
+		return MHD_NO;
+	}
+	if (!hdr_value_ok(value, valuelen)) {
+		f->why = "a control character (CR, LF, NUL) in a header value";
+		return MHD_NO;
+	}
+	f->host += hdr_name_is(key, keylen, "Host");
+	f->cl += hdr_name_is(key, keylen, "Content-Length");
+	/* libmicrohttpd frames by the dashed names only; an upstream may not. */
+	if ((hdr_name_is(key, keylen, "Content-Length") ||
+	     hdr_name_is(key, keylen, "Transfer-Encoding")) &&
+	    memchr(key, '_', keylen) != NULL) {
+		f->why = "a Content_Length or Transfer_Encoding header (with '_')";
+		return MHD_NO;
+	}
+	f->origin += hdr_name_is(key, keylen, "Origin");
+	f->referer += hdr_name_is(key, keylen, "Referer");
+	f->fetch_site += hdr_name_is(key, keylen, "Sec-Fetch-Site");
+	if (hdr_name_is(key, keylen, "Transfer-Encoding")) {
+		f->te++;
+		if (!hdr_transfer_coding_ok(value, valuelen)) {
+			f->why = "a Transfer-Encoding other than chunked";
+			return MHD_NO;
+		}
+	}
 	return MHD_YES;
+}
+
+/*
+ * RFC 9112 framing and RFC 9110 field syntax: what an upstream could read
+ * differently from libmicrohttpd is refused, never passed on.
+ */
+static bool check_fields(struct MHD_Connection *conn, const char *method, size_t head_size,
+                         struct gate_refusal *out)
+{
+	struct fields f = {.head = method, .end = method + head_size};
+
+	MHD_get_connection_values_n(conn, MHD_HEADER_KIND, check_field, &f);
+	if (LAYOUT_KNOWN && f.why == NULL && f.prev_end != NULL &&
+	    (f.end - f.prev_end < 2 || f.end - f.prev_end > 4 ||
+	     !all_nul(f.prev_end, (size_t)(f.end - f.prev_end))))
+		f.why = "a NUL byte in a header";
+	if (f.why == NULL && f.te > 0 && f.cl > 0)
+		f.why = "both Transfer-Encoding and Content-Length";
+	if (f.why == NULL && (f.host > 1 || f.te > 1 || f.cl > 1 || f.origin > 1 || f.referer > 1 ||
+	                      f.fetch_site > 1))
+		f.why = "more than one Host, Transfer-Encoding, Content-Length, Origin, Referer "
+		        "or Sec-Fetch-Site header";
+	if (f.why == NULL)
+		return true;
+	log_warn("refused a request from %s: %s", server_client(conn)->addr, f.why);
+	return refuse(out, MHD_HTTP_BAD_REQUEST, "bad_request", "the request has %s", f.why);
 }
 
 static const char *header(struct MHD_Connection *conn, const char *name)
@@ -73,7 +186,6 @@ bool gate_request(struct MHD_Connection *conn, const struct config *cfg, const c
 	struct acc_browser b = {0};
 	enum acc_browser_verdict v;
 	const char *host;
-	unsigned hosts = 0;
 
 	if (c == NULL) /* server.c could not keep track of the connection (out of memory) */
 		return refuse(out, MHD_HTTP_SERVICE_UNAVAILABLE, "internal", "out of memory");
@@ -82,6 +194,11 @@ bool gate_request(struct MHD_Connection *conn, const struct config *cfg, const c
 		              "the request line and headers are %zu bytes, more than "
 		              "limits.max_header_size (%llu)",
 		              size->header_size, (unsigned long long)cfg->max_header_size);
+	if (size == NULL)
+		return refuse(out, MHD_HTTP_BAD_REQUEST, "bad_request",
+		              "the request head cannot be read");
+	if (!check_fields(conn, method, size->header_size, out))
+		return false;
 	if (c->listener->is_unix &&
 	    !check_caller(c, &c->listener->allow_uids, &c->listener->allow_gids, c->listener->bound,
 	                  out))
@@ -94,11 +211,7 @@ bool gate_request(struct MHD_Connection *conn, const struct config *cfg, const c
 	if (!c->listener->is_unix) {
 		char *local[] = {(char *)c->local};
 
-		MHD_get_connection_values_n(conn, MHD_HEADER_KIND, count_host, &hosts);
 		host = header(conn, MHD_HTTP_HEADER_HOST);
-		if (hosts > 1)
-			return refuse(out, MHD_HTTP_BAD_REQUEST, "bad_request",
-			              "the request has more than one Host header");
 		if (host != NULL &&
 		    !acc_host_allowed(host, strlen(host), cfg->allowed_hosts.v,
 		                      cfg->allowed_hosts.n) &&
@@ -169,6 +282,18 @@ bool gate_route(struct MHD_Connection *conn, const struct cfg_route *route, cons
                 const char *path, size_t len, struct gate_refusal *out)
 {
 	static char *const read_only[] = {"GET", "HEAD"};
+	/*
+	 * Without a methods list: what the ZeroTier APIs take (GET, POST and
+	 * DELETE in their OpenAPI specs; ZeroTier One takes PUT as POST), HEAD,
+	 * and OPTIONS for tools that probe. Not TRACE, CONNECT, "get" or others.
+	 */
+	static char *const by_default[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"};
+	char *const *methods = route->read_only       ? read_only
+	                       : route->methods.n > 0 ? route->methods.v
+	                                              : by_default;
+	size_t nmethods = route->read_only       ? 2
+	                  : route->methods.n > 0 ? route->methods.n
+	                                         : sizeof(by_default) / sizeof(by_default[0]);
 	const struct client *c = server_client(conn);
 	char where[1100];
 	unsigned long long cl;
@@ -179,17 +304,14 @@ bool gate_route(struct MHD_Connection *conn, const struct cfg_route *route, cons
 	snprintf(where, sizeof(where), "route %s", route->prefix);
 	if (!check_caller(c, &route->allow_uids, &route->allow_gids, where, out))
 		return false;
-	if ((route->read_only && !acc_method_allowed(method, read_only, 2)) ||
-	    !acc_method_allowed(method, route->methods.v, route->methods.n)) {
+	if (!acc_method_allowed(method, methods, nmethods)) {
 		refuse(out, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
-		       "route %s does not allow %s", route->prefix, method);
-		if (route->read_only)
-			join_methods(read_only, 2, out->allow, sizeof(out->allow));
-		else
-			join_methods(route->methods.v, route->methods.n, out->allow,
-			             sizeof(out->allow));
-		log_info("route %s: refused %s: not in the route's %s", route->prefix, method,
-		         route->read_only ? "read_only methods (GET, HEAD)" : "methods");
+		       "route %s does not allow %.32s", route->prefix, method);
+		join_methods(methods, nmethods, out->allow, sizeof(out->allow));
+		log_info("route %s: refused %.32s: not in the route's %s", route->prefix, method,
+		         route->read_only       ? "read_only methods (GET, HEAD)"
+		         : route->methods.n > 0 ? "methods"
+		                                : "default methods");
 		return false;
 	}
 	pv = acc_check_path(path, len, route->allow_paths.v, route->allow_paths.n,

@@ -1,4 +1,5 @@
 #include <string.h>
+#include <strings.h>
 
 #include "headers.h"
 
@@ -35,8 +36,15 @@ static const struct {
     {"Access-Control-*", CORS_GRANT}, /* a trailing '*': every name that starts so */
 };
 
-static int lower(int c)
+/*
+ * Folds case, and '_' into '-': servers that map headers to variables
+ * (CGI's HTTP_X_ZT1_AUTH, some frameworks) read "X_ZT1_Auth" as
+ * "X-ZT1-Auth", so a name that differs only so is the same name here.
+ */
+static int fold(int c)
 {
+	if (c == '_')
+		return '-';
 	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
 }
 
@@ -45,10 +53,15 @@ static bool name_eq(const char *a, size_t alen, const char *b, size_t blen)
 	if (alen != blen)
 		return false;
 	for (size_t i = 0; i < alen; i++) {
-		if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
+		if (fold((unsigned char)a[i]) != fold((unsigned char)b[i]))
 			return false;
 	}
 	return true;
+}
+
+bool hdr_name_is(const char *name, size_t namelen, const char *known)
+{
+	return name_eq(name, namelen, known, strlen(known));
 }
 
 /* RFC 9110 5.6.2 tchar. */
@@ -59,7 +72,7 @@ static bool is_tchar(int c)
 	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
-static bool is_token(const char *s, size_t n)
+bool hdr_name_ok(const char *s, size_t n)
 {
 	if (n == 0)
 		return false;
@@ -103,13 +116,33 @@ static bool table_name_eq(const char *name, size_t namelen, const char *entry)
 
 static bool forward(const char *name, size_t namelen, const char *connection, unsigned drop)
 {
-	if (!is_token(name, namelen))
+	if (!hdr_name_ok(name, namelen))
 		return false;
 	for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
 		if (table_name_eq(name, namelen, headers[i].name) && (headers[i].flags & drop) != 0)
 			return false;
 	}
 	return !listed_in_connection(name, namelen, connection);
+}
+
+bool hdr_value_ok(const char *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
+
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+bool hdr_transfer_coding_ok(const char *v, size_t n)
+{
+	while (n > 0 && (*v == ' ' || *v == '\t'))
+		v++, n--;
+	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	return n == 7 && strncasecmp(v, "chunked", 7) == 0;
 }
 
 bool hdr_forward_request(const char *name, size_t namelen, const char *connection)

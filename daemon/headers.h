@@ -10,8 +10,30 @@
 
 #include "config.h"
 
-/* Longest single header line we forward in either direction. */
+/* Longest token line we inject (hdr_format_auth). */
 #define HDR_LINE_MAX 8192
+
+/* Whether a field name is an RFC 9110 token (no space, colon or control byte). */
+bool hdr_name_ok(const char *name, size_t namelen);
+
+/*
+ * Whether name is known, as a server would match it: case-insensitively,
+ * and with '_' the same as '-' ("X_ZT1_Auth" is "X-ZT1-Auth").
+ */
+bool hdr_name_is(const char *name, size_t namelen, const char *known);
+
+/*
+ * Whether a field value is free of control bytes other than HTAB: a bare
+ * CR, LF or NUL would end or cut the line for some upstream (RFC 9110 5.5).
+ */
+bool hdr_value_ok(const char *value, size_t n);
+
+/*
+ * Whether a Transfer-Encoding value is "chunked" alone (any case, optional
+ * whitespace): the only coding the proxy frames, so anything else is a
+ * request it cannot delimit (RFC 9112 6.3: 400).
+ */
+bool hdr_transfer_coding_ok(const char *value, size_t n);
 
 /*
  * Whether a client request header goes upstream. Drops hop-by-hop headers
@@ -19,8 +41,8 @@
  * Transfer-Encoding, Upgrade, Proxy-Authorization and every name listed in
  * the client's Connection header, given as connection, may be NULL), the
  * client's credentials (Authorization, X-ZT1-Auth), and what the upstream
- * client sets itself (Host, Content-Length, Expect). Names compare
- * case-insensitively.
+ * client sets itself (Host, Content-Length, Expect). Names compare as
+ * hdr_name_is() does.
  */
 bool hdr_forward_request(const char *name, size_t namelen, const char *connection);
 

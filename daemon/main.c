@@ -133,6 +133,7 @@ static int serve(const char *path)
 {
 	struct app app = {.config_path = path};
 	struct config *cfg;
+	enum zt_err err;
 	int status = EXIT_OSERR;
 
 	service_init();
@@ -165,8 +166,11 @@ static int serve(const char *path)
 		log_warn("cannot watch token files; changes are seen on the next 401 or reload");
 	runtime_log_tokens(app.rt);
 	log_routes(app.rt->cfg);
-	if (server_apply(&app, app.rt->cfg) != ZT_OK)
+	if ((err = server_apply(&app, app.rt->cfg)) != ZT_OK) {
+		if (err == ZT_ERR_CONFIG) /* a passed socket the configuration does not permit */
+			status = EXIT_CONFIG;
 		goto out;
+	}
 	log_info("ready: %zu routes on %zu listeners; watching token files with %s",
 	         app.rt->cfg->nroutes, server_listeners(&app), watch_backend());
 	service_report(&app, SERVICE_READY, NULL);

@@ -262,6 +262,16 @@ static enum MHD_Result req_upload(struct req *req, const char *data, size_t *siz
 	return MHD_YES;
 }
 
+/* The upstream's head as the client gets it: "name: value\r\n" for each "name\0value\0". */
+static size_t response_head_size(const struct req *req)
+{
+	size_t n = 64; /* status line, Date */
+
+	for (size_t i = 0; i < req->rhdr.wpos; i++)
+		n += req->rhdr.data[i] == '\0' ? 2 : 1;
+	return n;
+}
+
 static enum MHD_Result req_respond(struct req *req)
 {
 	if (req->queued)
@@ -272,6 +282,16 @@ static enum MHD_Result req_respond(struct req *req)
 		if (req->status > 999) {
 			req_fail(req, MHD_HTTP_BAD_GATEWAY, "bad_upstream_response",
 			         "upstream answered with an invalid status", NULL);
+			return req_queue_error(req);
+		}
+		if (response_head_size(req) > server_response_room(req->conn)) {
+			log_warn(
+			    "route %s: upstream response head of about %zu bytes is too large to "
+			    "pass on beside this request's head",
+			    req->route->prefix, req->rhdr.wpos);
+			req_stop_upstream(req);
+			req_fail(req, MHD_HTTP_BAD_GATEWAY, "bad_upstream_response",
+			         "the upstream's response head is too large", NULL);
 			return req_queue_error(req);
 		}
 		return req_queue_upstream(req);
@@ -370,8 +390,8 @@ void proxy_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	struct req *req = *req_cls;
 
 	/* Keep-alive: the next request may wait the idle time, then has its own. */
-	server_client_deadline(server_client(conn), "the next request",
-	                       app->rt->cfg->client_idle_ms + app->rt->cfg->client_header_ms);
+	server_client_idle(server_client(conn),
+	                   app->rt->cfg->client_idle_ms + app->rt->cfg->client_header_ms);
 	if (req == NULL)
 		return;
 	metrics_request(req->stats, req->mmethod, req->sent_status, req->body_total,

@@ -79,6 +79,7 @@ struct req {
 	long status;
 	struct pbuf rhdr; /* "name\0value\0" pairs */
 	bool headers_done;
+	bool head_too_big; /* over RESP_HEADERS_MAX (proxy_upstream.c) */
 	bool is_head;
 	struct pbuf resp;
 	bool write_paused;

@@ -18,7 +18,10 @@
 #include "sock.h"
 #include "xfer.h"
 
-/* Upstream response headers kept for one response. */
+/*
+ * Upstream response headers kept for one response; what the client's
+ * connection can take is checked when they are passed on (proxy.c).
+ */
 #define RESP_HEADERS_MAX (64 * 1024)
 /* The client's Connection header values, joined. */
 #define CONNECTION_MAX 1024
@@ -111,8 +114,10 @@ static size_t on_upstream_header(char *line, size_t size, size_t nitems, void *a
 		end--;
 	for (value = colon + 1; value < end && (*value == ' ' || *value == '\t'); value++)
 		;
-	if (!pbuf_reserve(&req->rhdr, namelen + (size_t)(end - value) + 2, RESP_HEADERS_MAX))
+	if (!pbuf_reserve(&req->rhdr, namelen + (size_t)(end - value) + 2, RESP_HEADERS_MAX)) {
+		req->head_too_big = true;
 		return 0; /* too many header bytes: fail the transfer */
+	}
 	memcpy(req->rhdr.data + req->rhdr.wpos, line, namelen);
 	req->rhdr.wpos += namelen;
 	req->rhdr.data[req->rhdr.wpos++] = '\0';
@@ -170,8 +175,10 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
                                       size_t keylen, const char *value, size_t valuelen)
 {
 	struct hdr_collect *hc = cls;
-	char line[HDR_LINE_MAX];
+	/* As long as the line is: the gate has held the whole head to max_header_size. */
+	size_t cap = keylen + valuelen + 3;
 	struct curl_slist *l;
+	char *line;
 	int n;
 
 	(void)kind;
@@ -179,14 +186,19 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
 		return MHD_YES;
 	if (keylen == 6 && strncasecmp(key, "Accept", 6) == 0)
 		hc->seen_accept = true;
+	if ((line = malloc(cap)) == NULL) {
+		hc->failed = true;
+		return MHD_NO;
+	}
 	/* "Name;" is libcurl's way to send a header with an empty value. */
 	if (valuelen == 0)
-		n = snprintf(line, sizeof(line), "%.*s;", (int)keylen, key);
+		n = snprintf(line, cap, "%.*s;", (int)keylen, key);
 	else
-		n = snprintf(line, sizeof(line), "%.*s: %.*s", (int)keylen, key, (int)valuelen,
-		             value);
-	if (n < 0 || (size_t)n >= sizeof(line) ||
-	    (l = curl_slist_append(hc->req->hdrs, line)) == NULL) {
+		n = snprintf(line, cap, "%.*s: %.*s", (int)keylen, key, (int)valuelen, value);
+	l = n < 0 || (size_t)n >= cap ? NULL : curl_slist_append(hc->req->hdrs, line);
+	explicit_bzero(line, cap);
+	free(line);
+	if (l == NULL) {
 		hc->failed = true;
 		return MHD_NO;
 	}
@@ -432,6 +444,9 @@ void proxy_transfer_done(struct app *app, CURL *easy, CURLcode result)
 		log_warn("route %s: %s", req->route->prefix, msg);
 		if (result == CURLE_OPERATION_TIMEDOUT)
 			req_fail(req, MHD_HTTP_GATEWAY_TIMEOUT, "upstream_timeout", msg, NULL);
+		else if (req->head_too_big)
+			req_fail(req, MHD_HTTP_BAD_GATEWAY, "bad_upstream_response",
+			         "the upstream's response head is too large", NULL);
 		else
 			req_fail(req, MHD_HTTP_BAD_GATEWAY, "upstream_unreachable", msg, NULL);
 	} else if (result != CURLE_OK) {

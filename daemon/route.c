@@ -45,10 +45,18 @@ static enum target_err check_path(const char *p, size_t len)
 	enum target_err err;
 	int c;
 
+	/*
+	 * Policy matches the path that is forwarded, so nothing an upstream may
+	 * read as another path passes: not "//" (collapsed by some servers, not
+	 * by others) nor ';' (path parameters, which some servers strip from a
+	 * segment). The ZeroTier APIs use neither.
+	 */
 	for (size_t i = 1; i <= len; i++) {
 		if (i == len || p[i] == '/') {
 			if (dots && (seglen == 1 || seglen == 2))
 				return TARGET_DOT_SEGMENT;
+			if (seglen == 0 && i < len)
+				return TARGET_EMPTY_SEGMENT;
 			seglen = 0;
 			dots = true;
 			continue;
@@ -63,6 +71,8 @@ static enum target_err check_path(const char *p, size_t len)
 				return TARGET_ENCODED_SLASH;
 			i += 2;
 		}
+		if (c == ';')
+			return TARGET_PATH_PARAM;
 		seglen++;
 		dots = dots && c == '.';
 	}
@@ -129,6 +139,10 @@ const char *route_target_error(enum target_err err)
 		return "request target has a forbidden character";
 	case TARGET_TOO_LONG:
 		return "request target is too long";
+	case TARGET_EMPTY_SEGMENT:
+		return "request target has an empty path segment ('//')";
+	case TARGET_PATH_PARAM:
+		return "request target has a ';' in its path";
 	}
 	return "request target is invalid";
 }
@@ -241,35 +255,60 @@ static void put(struct out *o, const char *s, size_t n)
 	o->len += n;
 }
 
+/*
+ * Whether a query parameter is a credential to ZeroTier One or to anything
+ * on the way: its name, percent-decoded and in any case, is "auth" or
+ * starts "auth[" (PHP- and Rails-style arrays). ZeroTier One itself reads
+ * only "auth", decoded; the other forms cost nothing to drop.
+ */
 static bool is_auth_param(const char *p, size_t n)
 {
-	const char *eq = memchr(p, '=', n);
-	size_t namelen = eq ? (size_t)(eq - p) : n;
+	static const char want[] = "auth[";
+	size_t i = 0, k = 0;
+	int c;
 
-	return namelen == 4 && memcmp(p, "auth", 4) == 0;
+	while (i < n && p[i] != '=' && k < 5) {
+		c = (unsigned char)p[i];
+		if (c == '%' && i + 2 < n && hexval((unsigned char)p[i + 1]) >= 0 &&
+		    hexval((unsigned char)p[i + 2]) >= 0) {
+			c = hexval((unsigned char)p[i + 1]) * 16 + hexval((unsigned char)p[i + 2]);
+			i += 3;
+		} else {
+			i++;
+		}
+		if (c >= 'A' && c <= 'Z')
+			c += 'a' - 'A';
+		if (c != want[k])
+			return false;
+		k++;
+	}
+	return k == 5 || (k == 4 && (i == n || p[i] == '='));
 }
 
 /*
- * Copies the query without its "auth" parameters. Empty parameters ("a&&b")
- * are dropped with them: they carry nothing and would leave stray '&'s.
+ * Copies the query without its auth parameters, splitting at '&' and at
+ * ';' (which some servers also take as a separator), each kept parameter
+ * with the separator it had. Empty parameters ("a&&b") are dropped with
+ * them: they carry nothing and would leave stray separators.
  */
 static void put_stripped_query(struct out *o, const char *q, size_t qlen)
 {
-	const char *end = q + qlen, *amp;
+	const char *end = q + qlen, *sep = NULL;
 	size_t n;
 	bool first = true;
 
 	for (;;) {
-		amp = memchr(q, '&', (size_t)(end - q));
-		n = amp ? (size_t)(amp - q) : (size_t)(end - q);
+		for (n = 0; q + n < end && q[n] != '&' && q[n] != ';'; n++)
+			;
 		if (n > 0 && !is_auth_param(q, n)) {
-			put(o, first ? "?" : "&", 1);
+			put(o, first ? "?" : sep, 1);
 			put(o, q, n);
 			first = false;
 		}
-		if (!amp)
+		if (q + n == end)
 			return;
-		q = amp + 1;
+		sep = q + n;
+		q = sep + 1;
 	}
 }
 

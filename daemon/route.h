@@ -26,6 +26,8 @@ enum target_err {
 	TARGET_BAD_ESCAPE,      /* '%' not followed by two hex digits */
 	TARGET_BAD_CHAR,        /* a control byte, space, '#', backslash or non-ASCII byte */
 	TARGET_TOO_LONG,
+	TARGET_EMPTY_SEGMENT, /* "//" inside the path */
+	TARGET_PATH_PARAM,    /* ';' (raw or %3b) in the path */
 };
 
 struct target {

@@ -189,6 +189,48 @@ void server_client_deadline(struct client *c, const char *what, uint32_t ms)
 		return;
 	c->waiting_for = what;
 	c->deadline_ms = ms > 0 ? os_monotonic_ms() + ms : 0;
+	c->idle_since_ms = 0;
+}
+
+void server_client_idle(struct client *c, uint32_t ms)
+{
+	server_client_deadline(c, "the next request", ms);
+	if (c != NULL)
+		c->idle_since_ms = os_monotonic_ms();
+}
+
+/*
+ * At the connection limit libmicrohttpd stops accepting, so idle keep-alive
+ * connections (tools that pool them) would keep new callers out until they
+ * time out. The longest-idle one is closed instead, one at a time, while
+ * someone waits to connect. Returns it, or NULL when every client is busy.
+ */
+static struct client *longest_idle(const struct listener *l)
+{
+	struct client *best = NULL;
+
+	for (struct client *c = l->clients; c != NULL; c = c->next) {
+		if (c->evicted)
+			return NULL; /* one is on its way out already */
+		if (c->idle_since_ms != 0 &&
+		    (best == NULL || c->idle_since_ms < best->idle_since_ms))
+			best = c;
+	}
+	return best;
+}
+
+static void evict_idle(struct listener *l)
+{
+	struct client *c = longest_idle(l);
+
+	if (c == NULL)
+		return;
+	log_info("closed the idle connection from %s to admit a new caller: %s is at "
+	         "limits.max_connections (%u)",
+	         c->addr[0] ? c->addr : l->bound, l->bound, l->max_conns);
+	c->evicted = true;
+	c->deadline_ms = 0;
+	sock_shutdown(c->fd);
 }
 
 /*
@@ -225,6 +267,54 @@ static size_t mhd_memory_limit(const struct config *cfg)
 	return (size_t)cfg->max_header_size + 8 * 1024;
 }
 
+static enum MHD_Result count_value(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+	(void)kind;
+	(void)key;
+	(void)value;
+	++*(size_t *)cls;
+	return MHD_YES;
+}
+
+size_t server_response_room(struct MHD_Connection *conn)
+{
+	const struct client *c = server_client(conn);
+	const union MHD_ConnectionInfo *size =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	/* libmicrohttpd's record of each request header, and room for a body chunk. */
+	size_t nheaders = 0, used = 2048;
+
+	if (c == NULL || size == NULL)
+		return 0;
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_value, &nheaders);
+	used += size->header_size + nheaders * 64;
+	return c->listener->pool_size > used ? c->listener->pool_size - used : 0;
+}
+
+/*
+ * The rule config_keys.c applies to 'listen', for every socket however it
+ * was obtained: a socket the service manager passed (ListenStream=9994
+ * binds every interface) serves remote callers only when the
+ * configuration says so.
+ */
+static bool listener_permitted(const struct config *cfg, const struct cfg_listen *cl)
+{
+	char addr[sizeof(((struct listener *)0)->bound)];
+
+	if (cl->addr.ss_family == AF_UNIX || cl->status_only ||
+	    acc_addr_is_loopback((const struct sockaddr *)&cl->addr) ||
+	    (cfg->allow_remote && cfg->allow_from.n > 0))
+		return true;
+	server_format_addr((const struct sockaddr *)&cl->addr, addr, sizeof(addr));
+	log_error("%s (%s) is not a loopback address: anyone who can reach it could use your "
+	          "tokens; to allow it deliberately, set allow_remote: true and list the networks "
+	          "that may connect in allow_from (or make the socket unit listen on "
+	          "127.0.0.1:PORT)",
+	          cl->text, addr);
+	return false;
+}
+
 /* fd: a listening socket to serve on (cl->addr is its address), or -1 to bind cl's address. */
 static enum zt_err listener_open(struct app *app, const struct config *cfg,
                                  const struct cfg_listen *cl, int fd, struct listener **out)
@@ -241,6 +331,12 @@ static enum zt_err listener_open(struct app *app, const struct config *cfg,
 		return ZT_ERR_NOMEM;
 	}
 	l->is_unix = cl->addr.ss_family == AF_UNIX;
+	if (!listener_permitted(cfg, cl)) {
+		if (fd != -1)
+			sock_close(fd);
+		listener_free(l);
+		return ZT_ERR_CONFIG;
+	}
 	if (fd != -1)
 		server_format_addr((const struct sockaddr *)&cl->addr, l->bound, sizeof(l->bound));
 	else if ((fd = l->is_unix ? sock_listen_unix(app, cl, l)
@@ -267,6 +363,8 @@ static enum zt_err listener_open(struct app *app, const struct config *cfg,
 		return ZT_ERR_IO;
 	}
 	l->epoll_fd = ZTP_MHD_EPOLL ? info->epoll_fd : -1;
+	l->pool_size = mhd_memory_limit(cfg);
+	l->max_conns = (unsigned)cfg->max_connections;
 	l->status_only = cl->status_only;
 	/* Not "listening on": that names the addresses that serve the routes. */
 	if (l->status_only)
@@ -362,6 +460,24 @@ static enum zt_err server_adopt(struct app *app, const struct config *cfg)
 	return ZT_OK;
 }
 
+/* A reload keeps the passed sockets: the new configuration must still permit them. */
+static enum zt_err check_adopted(struct app *app, const struct config *cfg)
+{
+	for (const struct listener *l = app->listeners; l != NULL; l = l->next) {
+		struct cfg_listen cl = {.text = l->text, .addrlen = sizeof(cl.addr)};
+		const union MHD_DaemonInfo *info =
+		    MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_LISTEN_FD);
+
+		if (l->retiring || info == NULL ||
+		    getsockname((int)info->listen_fd, (struct sockaddr *)&cl.addr, &cl.addrlen) ==
+		        -1)
+			continue;
+		if (!listener_permitted(cfg, &cl))
+			return ZT_ERR_CONFIG;
+	}
+	return ZT_OK;
+}
+
 enum zt_err server_apply(struct app *app, const struct config *cfg)
 {
 	struct listener *opened = NULL, *l, *next;
@@ -369,7 +485,7 @@ enum zt_err server_apply(struct app *app, const struct config *cfg)
 	uint64_t deadline = os_monotonic_ms() + cfg->shutdown_ms;
 
 	if (service_socket_count() > 0)
-		return app->listeners != NULL ? ZT_OK : server_adopt(app, cfg);
+		return app->listeners != NULL ? check_adopted(app, cfg) : server_adopt(app, cfg);
 
 	for (size_t i = 0; i < cfg->nlisten && err == ZT_OK; i++) {
 		if (find_active(app, &cfg->listen[i]) != NULL)
@@ -492,7 +608,16 @@ bool server_wait_fds(struct app *app, sock_push_fn push, void *arg, int *timeout
 
 	for (struct listener *l = app->listeners; l != NULL; l = l->next) {
 		struct push_count pc = {push, arg, 0};
+		const union MHD_DaemonInfo *lfd = NULL;
 
+		/* Only with an idle client to close: a ready socket nobody accepts would spin. */
+		l->watch_listen =
+		    !l->retiring && listener_connections(l) >= l->max_conns &&
+		    longest_idle(l) != NULL &&
+		    (lfd = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_LISTEN_FD)) != NULL &&
+		    lfd->listen_fd != MHD_INVALID_SOCKET;
+		if (l->watch_listen && !push_counted(&pc, (int)lfd->listen_fd, POLLIN))
+			return false;
 		if (l->epoll_fd >= 0 ? !push_counted(&pc, l->epoll_fd, POLLIN)
 		                     : !push_fdset(l->mhd, push_counted, &pc))
 			return false;
@@ -533,17 +658,21 @@ void server_run(struct app *app, const struct pollfd *ready, size_t n, bool all)
 	uint64_t now = os_monotonic_ms();
 
 	for (struct listener *l = app->listeners; l != NULL; l = l->next) {
-		size_t mine = l->wait_n < n ? l->wait_n : n;
+		size_t mine = l->wait_n < n ? l->wait_n : n, skip;
 		bool io = false;
 
 		for (size_t i = 0; i < mine; i++)
 			io |= ready[i].revents != 0;
+		if (l->watch_listen && mine > 0 && (ready[0].revents & POLLIN) != 0)
+			evict_idle(l);
+		/* libmicrohttpd at its limit would accept and close what waits on it. */
+		skip = l->watch_listen && mine > 0;
 		/* Running an idle daemon costs a system call (epoll_wait or select) for nothing. */
 		if (io || all || now >= l->due_ms) {
 			if (l->epoll_fd >= 0)
 				MHD_run(l->mhd);
 			else
-				run_ready(l, ready, mine);
+				run_ready(l, ready + skip, mine - skip);
 		}
 		ready += mine;
 		n -= mine;

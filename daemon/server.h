@@ -33,7 +33,16 @@ struct client {
 	char local[INET6_ADDRSTRLEN + 2];
 	uint64_t deadline_ms;    /* monotonic; 0: none */
 	const char *waiting_for; /* what the deadline waits for, for the log */
+	uint64_t idle_since_ms;  /* keep-alive, between requests: since when; 0: busy */
+	bool evicted;            /* closed to admit a new caller, not gone yet */
 };
+
+/*
+ * About how many bytes of response head still fit in the connection's
+ * libmicrohttpd pool beside the request's head (0 when unknown): a longer
+ * one would make libmicrohttpd close the connection without a status.
+ */
+size_t server_response_room(struct MHD_Connection *conn);
 
 /* The client behind a live connection. */
 struct client *server_client(struct MHD_Connection *conn);
@@ -43,6 +52,13 @@ struct client *server_client(struct MHD_Connection *conn);
  * body"), or with ms == 0 takes its deadline away.
  */
 void server_client_deadline(struct client *c, const char *what, uint32_t ms);
+
+/*
+ * The client has finished a request and may send another within ms: it is
+ * idle, and at the connection limit the longest-idle client is closed to
+ * admit a new caller.
+ */
+void server_client_idle(struct client *c, uint32_t ms);
 
 /*
  * Makes app's listeners match cfg->listen: keeps those already open, opens

@@ -73,9 +73,12 @@ void status_reload_begin(void)
 
 void status_reload_problem(bool is_error, const char *line)
 {
-	char *copy;
+	char buf[1024], *copy;
 
-	if (st.reload.nlines == RELOAD_LINES_MAX || (copy = strdup(line)) == NULL) {
+	/* As the log line: the status page shows it to any local caller. */
+	snprintf(buf, sizeof(buf), "%s", line);
+	log_redact(buf, sizeof(buf));
+	if (st.reload.nlines == RELOAD_LINES_MAX || (copy = strdup(buf)) == NULL) {
 		st.reload.dropped++;
 		return;
 	}

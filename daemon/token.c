@@ -15,6 +15,7 @@
 #include "compat.h"
 #include "log.h"
 #include "os.h"
+#include "rfile.h"
 #include "token.h"
 
 /* Room for a token with generous whitespace around it; anything longer is refused unread. */
@@ -216,32 +217,25 @@ static void set_errno_state(struct token *t, int err)
 }
 
 /*
- * Reads t->path into buf (capacity READ_MAX + 1). O_NONBLOCK keeps a FIFO
- * planted at the path from blocking open(); symlinks are followed because
- * secret stores (Kubernetes, systemd) swap them. The file itself (not the
- * link) must pass token_file_insecure().
+ * Reads t->path into buf (capacity READ_MAX) the careful way (rfile.h: a
+ * FIFO or a device planted at the path is refused at once); symlinks are
+ * followed because secret stores (Kubernetes, systemd) swap them. The file
+ * itself (not the link) must pass token_file_insecure().
  */
 static bool read_file(struct token *t, char *buf, size_t *len)
 {
 	char why[320];
 	struct stat st;
-	size_t got = 0;
+	enum zt_err rc;
 	int fd, err;
 
-	fd = open(t->path, O_RDONLY | O_BINARY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
+	if ((rc = rfile_open(t->path, &fd, &st)) == ZT_ERR_INVALID) {
+		set_state(t, TOKEN_UNREADABLE, 0, "cannot read %s: not a regular file: %s", t->path,
+		          rfile_kind(&st));
+		return false;
+	}
+	if (rc != ZT_OK) {
 		set_errno_state(t, errno);
-		return false;
-	}
-	if (fstat(fd, &st) != 0) {
-		err = errno;
-		close(fd);
-		set_errno_state(t, err);
-		return false;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		set_state(t, TOKEN_UNREADABLE, 0, "cannot read %s: not a regular file", t->path);
 		return false;
 	}
 	/* Without permission bits (Windows) the directory's ACL is what protects the file. */
@@ -252,27 +246,18 @@ static bool read_file(struct token *t, char *buf, size_t *len)
 		set_state(t, TOKEN_UNREADABLE, 0, "refusing %s", why);
 		return false;
 	}
-	while (got <= READ_MAX) {
-		ssize_t n = read(fd, buf + got, READ_MAX + 1 - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = errno;
-			close(fd);
-			set_errno_state(t, err);
-			return false;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
+	rc = rfile_read(fd, buf, READ_MAX, len);
+	err = errno;
 	close(fd);
-	if (got > READ_MAX) {
+	if (rc == ZT_ERR_TOOBIG) {
+		explicit_bzero(buf, READ_MAX);
 		set_state(t, TOKEN_INVALID, 0, "%s is longer than %d bytes", t->path, TOKEN_MAX);
 		return false;
 	}
-	*len = got;
+	if (rc != ZT_OK) {
+		set_errno_state(t, err);
+		return false;
+	}
 	return true;
 }
 

@@ -47,10 +47,22 @@ static bool is_token(const char *s, size_t n)
 	return n > 0;
 }
 
+/* Names compare ignoring case, with '_' the same as '-' (headers.h). */
+static bool same_name(const char *a, const char *b, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		char x = a[i] == '_' ? '-' : a[i], y = b[i] == '_' ? '-' : b[i];
+
+		if (strncasecmp(&x, &y, 1) != 0)
+			return false;
+	}
+	return true;
+}
+
 static bool in_list(const char *const *list, size_t n, const char *name, size_t len)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (strlen(list[i]) == len && strncasecmp(list[i], name, len) == 0)
+		if (strlen(list[i]) == len && same_name(list[i], name, len))
 			return true;
 	}
 	return false;
@@ -69,7 +81,7 @@ static bool listed(const char *conn, const char *name, size_t len)
 			p++;
 		while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
 			end--;
-		if ((size_t)(end - p) == len && strncasecmp(p, name, len) == 0)
+		if ((size_t)(end - p) == len && same_name(p, name, len))
 			return true;
 		p = strchr(p, ',');
 		if (!p)
@@ -84,7 +96,7 @@ static bool mentioned(const char *conn, const char *name, size_t len)
 	size_t n = strlen(conn);
 
 	for (size_t i = 0; i + len <= n; i++) {
-		if (strncasecmp(conn + i, name, len) == 0)
+		if (same_name(conn + i, name, len))
 			return true;
 	}
 	return false;

@@ -28,7 +28,10 @@ static int hex(int c)
 	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* Decodes the path and checks that no segment means "." or ".." upstream. */
+/*
+ * Decodes the path and checks that no segment means "." or ".." upstream,
+ * is empty (but the last) or holds a ';'.
+ */
 static void check_segments(const char *p, size_t len)
 {
 	char seg[ROUTE_TARGET_MAX];
@@ -36,7 +39,9 @@ static void check_segments(const char *p, size_t len)
 
 	for (size_t i = 1; i <= len; i++) {
 		if (i == len || p[i] == '/') {
-			if ((n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+			if ((n == 1 && seg[0] == '.') ||
+			    (n == 2 && seg[0] == '.' && seg[1] == '.') || (n == 0 && i < len) ||
+			    memchr(seg, ';', n) != NULL)
 				abort();
 			n = 0;
 			continue;

@@ -779,16 +779,26 @@ static void test_token_sources(void)
 	CHECK(fails_with("tokens:\n  ci:\n    credential: ..\n",
 	                 "t.yaml:3:17: credential '..' must be a file name in "
 	                 "$CREDENTIALS_DIRECTORY, without '/'"));
+	/* Issue 15: a token pasted where its source's name goes is neither taken nor echoed. */
+	CHECK(
+	    fails_with("tokens:\n  t:\n    env: k3y9notarealtoken0123abcd1\n",
+	               "t.yaml:3:10: env (hidden: looks like a token value): this is where the "
+	               "name of the token's variable goes, not the token; put the value there and "
+	               "name it here"));
+	CHECK(
+	    fails_with("tokens:\n  t:\n    file: k3y9notarealtoken0123abcd1\n",
+	               "t.yaml:3:11: file '(hidden: looks like a token value)' must be an absolute "
+	               "path"));
 	CHECK(
 	    fails_with("tokens:\n  'bad name':\n    env: A\n",
 	               "t.yaml:2:3: token name 'bad name' is not valid (1 to 64 of A-Z a-z 0-9 _ . "
 	               "-)"));
 	CHECK(fails_with(
 	    "tokens:\n  "
-	    "a123456789a123456789a123456789a123456789a123456789a123456789abcde:\n"
+	    "a12345678-a12345678-a12345678-a12345678-a12345678-a12345678-abcde:\n"
 	    "    env: A\n",
 	    "t.yaml:2:3: token name "
-	    "'a123456789a123456789a123456789a123456789a123456789a123456789abcd...' is not "
+	    "'a12345678-a12345678-a12345678-a12345678-a12345678-a12345678-abcd...' is not "
 	    "valid (1 to 64 of A-Z a-z 0-9 _ . -)"));
 	CHECK(accepts("tokens:\n  "
 	              "a123456789a123456789a123456789a123456789a123456789a123456789abcd:\n"
@@ -1305,8 +1315,17 @@ static void test_load_errors(void)
 
 	memset(&R, 0, sizeof(R));
 	CHECK(cfg_load(tmpdir, collect, &R, &cfg) == ZT_ERR_CONFIG);
-	snprintf(want, sizeof(want), "%s: cannot read: Is a directory", tmpdir);
+	snprintf(want, sizeof(want), "%s: not a regular file: a directory", tmpdir);
 	CHECK(R.n == 1 && reported(want));
+
+	/* Issue 15: a FIFO is refused at once, not waited on. */
+	snprintf(path, sizeof(path), "%s/fifo.yaml", tmpdir);
+	CHECK(mkfifo(path, 0600) == 0);
+	memset(&R, 0, sizeof(R));
+	CHECK(cfg_load(path, collect, &R, &cfg) == ZT_ERR_CONFIG);
+	snprintf(want, sizeof(want), "%s: not a regular file: a FIFO", path);
+	CHECK(R.n == 1 && reported(want));
+	unlink(path);
 
 	/* Exactly 1 MiB is accepted; one byte more is not. */
 	snprintf(path, sizeof(path), "%s/big.yaml", tmpdir);

@@ -76,6 +76,42 @@ static void test_case_insensitive(void)
 	CHECK(req("content-type", NULL));
 }
 
+/* Issue 15: servers that map headers to variables read '_' as '-'. */
+static void test_underscore_is_a_dash(void)
+{
+	CHECK(!req("X_ZT1_Auth", NULL));
+	CHECK(!req("x_zt1-auth", NULL));
+	CHECK(!req("Transfer_Encoding", NULL));
+	CHECK(!req("Content_Length", NULL));
+	CHECK(!req("Proxy_Authorization", NULL));
+	CHECK(!req("X_Foo", "x-foo"));
+	CHECK(hdr_name_is("Sec_Fetch_Site", 14, "Sec-Fetch-Site"));
+	CHECK(!hdr_name_is("Sec-Fetch-Sit", 13, "Sec-Fetch-Site"));
+	CHECK(req("X_Other", NULL));
+}
+
+/* Issue 15: a bare CR, LF or NUL in a value, and codings other than chunked. */
+static void test_values_and_codings(void)
+{
+	CHECK(hdr_value_ok("a b\tc", 5));
+	CHECK(hdr_value_ok("caf\xc3\xa9", 5));
+	CHECK(hdr_value_ok("", 0));
+	CHECK(!hdr_value_ok("X\rTransfer-Encoding: chunked", 29));
+	CHECK(!hdr_value_ok("a\nb", 3));
+	CHECK(!hdr_value_ok("a\0b", 3));
+	CHECK(!hdr_value_ok("a\x01", 2));
+	CHECK(!hdr_value_ok("a\x7f", 2));
+	CHECK(hdr_transfer_coding_ok("chunked", 7));
+	CHECK(hdr_transfer_coding_ok(" Chunked\t", 9));
+	static const char *bad[] = {"chunked, identity", "identity", "gzip",        "chunked\x01",
+	                            "cow, chunked",      "chunk",    "\"chunked\"", "gzip, chunked",
+	                            "chunked,",          "",         "chunked;q=1"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(!hdr_transfer_coding_ok(bad[i], strlen(bad[i])));
+	CHECK(hdr_name_ok("X-A", 3));
+	CHECK(!hdr_name_ok("X A", 3));
+}
+
 static void test_cors_grants(void)
 {
 	static const char *const grants[] = {
@@ -227,6 +263,8 @@ int main(void)
 {
 	RUN(test_tables);
 	RUN(test_case_insensitive);
+	RUN(test_underscore_is_a_dash);
+	RUN(test_values_and_codings);
 	RUN(test_cors_grants);
 	RUN(test_namelen);
 	RUN(test_invalid_names);

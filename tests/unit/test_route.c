@@ -20,7 +20,14 @@ static void test_target_classes(void)
 	    {"/", TARGET_OK},
 	    {"/status", TARGET_OK},
 	    {"/central/api/v1/network?x=1", TARGET_OK},
-	    {"/a//b", TARGET_OK},
+	    {"/a//b", TARGET_EMPTY_SEGMENT},
+	    {"/a/b//", TARGET_EMPTY_SEGMENT},
+	    {"/central/api/v1//network", TARGET_EMPTY_SEGMENT},
+	    {"/a;/b", TARGET_PATH_PARAM},
+	    {"/a;x=1", TARGET_PATH_PARAM},
+	    {"/a%3bx", TARGET_PATH_PARAM},
+	    {"/a%3B", TARGET_PATH_PARAM},
+	    {"/a?x=1;y=2", TARGET_OK},
 	    {"/a/", TARGET_OK},
 	    {"/a/.b", TARGET_OK},
 	    {"/a/b.", TARGET_OK},
@@ -28,7 +35,7 @@ static void test_target_classes(void)
 	    {"/a/..b", TARGET_OK},
 	    {"/a/%2e%2e%2e", TARGET_OK},
 	    {"/a/%41%7e", TARGET_OK},
-	    {"/a/b:c@d!$&'()*+,;=-_~", TARGET_OK},
+	    {"/a/b:c@d!$&'()*+,=-_~", TARGET_OK},
 	    {"/a?", TARGET_OK},
 	    {"/a?b=/c?d", TARGET_OK},
 	    {"/a?x=..", TARGET_OK},
@@ -251,7 +258,7 @@ static void test_upstream_url(void)
 	CHECK_STR(url(central, "/central", false), "https://api.zerotier.com/");
 	CHECK_STR(url(central, "/central/", false), "https://api.zerotier.com/");
 	CHECK_STR(url(central, "/central?x", false), "https://api.zerotier.com/?x");
-	CHECK_STR(url(central, "/central/a//b", false), "https://api.zerotier.com/a//b");
+	CHECK_STR(url(central, "/central/a//b", false), "(bad target)");
 	CHECK_STR(url(central, "/central/a%20b", false), "https://api.zerotier.com/a%20b");
 	CHECK_STR(url(base, "/a/b/c/d", false), "http://127.0.0.1:8080/base/c/d");
 	CHECK_STR(url(base, "/a/b", false), "http://127.0.0.1:8080/base/");
@@ -277,7 +284,12 @@ static void test_strip_auth(void)
 	CHECK_STR(url(root, "/s?", true), "http://127.0.0.1:9993/s");
 	CHECK_STR(url(root, "/s?x=1&auth=2", true), "http://127.0.0.1:9993/s?x=1");
 	CHECK_STR(url(root, "/s?x=auth&authx=1&xauth=2&Auth=3&auth%3d=4", true),
-	          "http://127.0.0.1:9993/s?x=auth&authx=1&xauth=2&Auth=3&auth%3d=4");
+	          "http://127.0.0.1:9993/s?x=auth&authx=1&xauth=2&auth%3d=4");
+	/* Issue 15: the name in any case or encoding, as an array, after a ';'. */
+	CHECK_STR(url(root, "/s?AUTH=1&%61uth=2&auth[]=3&auth%5B0%5D=4&a=1;auth=5;b=2", true),
+	          "http://127.0.0.1:9993/s?a=1;b=2");
+	CHECK_STR(url(root, "/s?auth=1;x=2&AuTh", true), "http://127.0.0.1:9993/s?x=2");
+	CHECK_STR(url(root, "/s?au%74h=1&%2561uth=2", true), "http://127.0.0.1:9993/s?%2561uth=2");
 	CHECK_STR(url(root, "/s?a==b&auth==c", true), "http://127.0.0.1:9993/s?a==b");
 	/* Empty parameters go with the auth ones. */
 	CHECK_STR(url(root, "/s?&&x=1&&auth=2&&", true), "http://127.0.0.1:9993/s?x=1");
