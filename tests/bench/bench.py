@@ -231,9 +231,10 @@ def percentile(values, p):
     return v[max(0, min(len(v) - 1, -(-len(v) * p // 100) - 1))]
 
 
-async def sequential_load(port, path, headers, seconds, at_least):
-    """One keep-alive client, one request after another: the seconds each took."""
-    c, times, end = KeepAliveClient(port, headers), [], time.monotonic() + seconds
+async def client_loop(port, path, headers, end, times, at_least=0):
+    """One keep-alive client sending its next request as soon as the last is answered, until
+    the monotonic time end and at least at_least requests: appends each one's seconds."""
+    c = KeepAliveClient(port, headers)
     try:
         while time.monotonic() < end or len(times) < at_least:
             status, took = await asyncio.wait_for(c.get(path), 60)
@@ -242,6 +243,12 @@ async def sequential_load(port, path, headers, seconds, at_least):
             times.append(took)
     finally:
         c.close()
+
+
+async def sequential_load(port, path, headers, seconds, at_least):
+    """One keep-alive client, one request after another: the seconds each took."""
+    times = []
+    await client_loop(port, path, headers, time.monotonic() + seconds, times, at_least)
     return times
 
 
@@ -249,19 +256,7 @@ async def concurrent_load(port, path, headers, clients, seconds):
     """clients keep-alive clients, each sending its next request as soon as the last is
     answered, for seconds: (each request's seconds, wall time until the last answer)."""
     times, end, t0 = [], time.monotonic() + seconds, time.monotonic()
-
-    async def one():
-        c = KeepAliveClient(port, headers)
-        try:
-            while time.monotonic() < end:
-                status, took = await asyncio.wait_for(c.get(path), 60)
-                if status != 200:
-                    raise Broken(f"GET {path} on port {port} answered {status}")
-                times.append(took)
-        finally:
-            c.close()
-
-    await asyncio.gather(*(one() for _ in range(clients)))
+    await asyncio.gather(*(client_loop(port, path, headers, end, times) for _ in range(clients)))
     return times, time.monotonic() - t0
 
 
