@@ -654,21 +654,20 @@ enum zt_err cfg_read_port(const char *path, unsigned *port)
 	const char *p = buf;
 	struct stat st;
 	uint64_t v = 0;
-	ssize_t n = -1;
+	size_t n = 0;
+	enum zt_err rc;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_BINARY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return errno == ENOENT ? ZT_ERR_NOENT : ZT_ERR_IO;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
-		n = read(fd, buf, sizeof(buf) - 1);
+	if ((rc = rfile_open(path, &fd, &st)) != ZT_OK)
+		return rc == ZT_ERR_IO && errno == ENOENT ? ZT_ERR_NOENT : rc;
+	rc = rfile_read(fd, buf, sizeof(buf) - 1, &n);
 	close(fd);
-	if (n < 0)
-		return ZT_ERR_IO;
+	if (rc == ZT_ERR_IO)
+		return rc;
 	buf[n] = '\0';
 	p += strspn(p, " \t\r\n");
-	if (!cfg_parse_u64(&p, &v) || strspn(p, " \t\r\n") != strlen(p) || v < 1 || v > 65535 ||
-	    (size_t)n != strlen(buf))
+	if (rc != ZT_OK || !cfg_parse_u64(&p, &v) || strspn(p, " \t\r\n") != strlen(p) || v < 1 ||
+	    v > 65535 || n != strlen(buf))
 		return ZT_ERR_INVALID;
 	*port = (unsigned)v;
 	return ZT_OK;

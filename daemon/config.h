@@ -170,10 +170,11 @@ const char *cfg_auth_name(enum auth_style auth);
 const char *cfg_token_kind_name(enum token_kind kind);
 
 /*
- * Reads a port file such as ZeroTier One's zerotier-one.port: a regular
- * file holding a number from 1 to 65535, blanks around it allowed.
- * ZT_ERR_NOENT or ZT_ERR_IO when it cannot be read, ZT_ERR_INVALID when it
- * holds anything else; *port is set only on ZT_OK.
+ * Reads a port file such as ZeroTier One's zerotier-one.port the careful
+ * way (rfile.h): a regular file holding a number from 1 to 65535, blanks
+ * around it allowed. ZT_ERR_NOENT or ZT_ERR_IO when it cannot be read,
+ * ZT_ERR_INVALID when it is not a regular file or holds anything else;
+ * *port is set only on ZT_OK.
  */
 ZT_WUR enum zt_err cfg_read_port(const char *path, unsigned *port);
 
