@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "h1_frame.h"
 #include "os.h"
 #include "ztp_build.h"
 
@@ -724,6 +725,16 @@ static void fill_route_policy(struct cfg_route *r)
 		r->conn_queue_ms = 10000;
 	if (r->conn_keepalive_ms == CFG_UNSET)
 		r->conn_keepalive_ms = zt ? 0 : 60000;
+	if (r->client == CLIENT_UNSET)
+		r->client = cfg_route_h1_can(r) ? CLIENT_H1 : CLIENT_CURL;
+}
+
+bool cfg_route_h1_can(const struct cfg_route *r)
+{
+	struct h1_url u;
+
+	return !r->tls && r->upstream != NULL && h1_url_split(r->upstream, &u) &&
+	       h1_host_direct(u.host);
 }
 
 static const char *token_name_at(const void *arg, size_t i)
@@ -1129,6 +1140,11 @@ const char *cfg_auth_name(enum auth_style auth)
 	};
 
 	return (unsigned)auth < sizeof(names) / sizeof(names[0]) ? names[auth] : "unknown";
+}
+
+const char *cfg_client_name(enum route_client client)
+{
+	return client == CLIENT_H1 ? "h1" : client == CLIENT_CURL ? "curl" : "unknown";
 }
 
 const char *cfg_token_kind_name(enum token_kind kind)

@@ -634,7 +634,7 @@ static void test_unknown_keys(void)
 	               "  auth: token\n  tls: true\n",
 	               "t.yaml:6:3: unknown key 'tls' in route (expected prefix, upstream, token, "
 	               "auth, ca_file, methods, read_only, allow_paths, deny_paths, allow_uids, "
-	               "allow_gids, max_body, connections or port_file)"));
+	               "allow_gids, max_body, connections, port_file or client)"));
 	/* Keys are compared whole: a NUL inside a quoted key does not make it a known one. */
 	CHECK(
 	    fails_with("\"log_level\\0x\": info\n", "t.yaml:1:1: a key contains a NUL character"));
