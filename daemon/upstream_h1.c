@@ -2,7 +2,7 @@
  * The h1 backend (upstream.h): our own HTTP/1.1 client for plain-http
  * upstreams at an IP literal or localhost, such as ZeroTier One's local
  * API. It writes the request itself and leaves every byte of the response
- * to llhttp (Node.js's parser). Why not libcurl here: libcurl 7.88 polls
+ * to llhttp, Node.js's parser (h1_resp.c). Why not libcurl here: libcurl 7.88 polls
  * twice per transfer and spends more CPU per request than the rest of the
  * proxy together; this path is the one local tools hit hard.
  *
@@ -18,11 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <llhttp.h>
-
 #include "compat.h"
 #include "h1_frame.h"
 #include "h1_pool.h"
+#include "h1_resp.h"
 #include "headers.h"
 #include "log.h"
 #include "metrics.h"
@@ -53,7 +52,7 @@ struct h1_conn {
 
 	/* The exchange, while a request is attached. */
 	struct req *req;
-	llhttp_t parser;
+	struct h1_resp resp;
 	bool connecting;
 	bool want_write, want_read;
 	struct pbuf out;   /* bytes to send: the head (with the token), then body pieces */
@@ -62,13 +61,9 @@ struct h1_conn {
 	bool body_end;  /* the whole request is in out (or sent) */
 	bool got_bytes; /* a byte of the response arrived */
 	bool retried;
-	bool finished;        /* the final response is complete */
-	struct pbuf hline;    /* the header being parsed: name, then value */
-	size_t hname_len;     /* name bytes at the front of hline */
 	uint64_t connect_due; /* monotonic ms; 0: connected */
 	uint64_t due;         /* monotonic ms for the whole exchange; 0: no limit */
 	uint64_t bytes_in;    /* for the timeout message */
-	const char *fail_why; /* set by a parser callback that refused the response */
 };
 
 struct up_h1 {
@@ -77,7 +72,6 @@ struct up_h1 {
 	struct h1_conn **polled; /* what the last wait_fds pushed, in order */
 	size_t npolled, cap_polled;
 	struct h1_pool pool;
-	llhttp_settings_t settings;
 };
 
 static void exchange_fail(struct h1_conn *c, enum up_result r, const char *fmt, ...)
@@ -97,7 +91,7 @@ static void conn_close(struct h1_conn *c)
 	if (c->out.data != NULL)
 		explicit_bzero(c->out.data, c->out.cap);
 	pbuf_free(&c->out);
-	pbuf_free(&c->hline);
+	h1_resp_free(&c->resp);
 }
 
 /* Frees the connections closed since the last sweep. */
@@ -174,103 +168,34 @@ static struct h1_conn *conn_new(struct up_h1 *h, struct req *req, const struct s
 	return c;
 }
 
-/* ---- The response, through llhttp ------------------------------------- */
+/* ---- The response, through llhttp (h1_resp.c) -------------------------- */
 
-static struct h1_conn *conn_of(llhttp_t *p)
+static void on_begin(void *arg)
 {
-	return p->data;
+	up_head_begin(((struct h1_conn *)arg)->req, 0);
 }
 
-static int on_message_begin(llhttp_t *p)
+static bool on_header(void *arg, const char *name, size_t namelen, const char *value,
+                      size_t valuelen)
 {
-	struct h1_conn *c = conn_of(p);
-
-	up_head_begin(c->req, 0);
-	c->hline.wpos = c->hname_len = 0;
-	return 0;
+	return up_header(((struct h1_conn *)arg)->req, name, namelen, value, valuelen);
 }
 
-static int on_header_field(llhttp_t *p, const char *at, size_t len)
+static void on_head_end(void *arg, int status)
 {
-	struct h1_conn *c = conn_of(p);
+	struct req *req = ((struct h1_conn *)arg)->req;
 
-	if (!pbuf_append(&c->hline, at, len, HDR_LINE_MAX)) {
-		c->fail_why = "a response header line is too long";
-		return -1;
-	}
-	return 0;
-}
-
-static int on_header_field_complete(llhttp_t *p)
-{
-	struct h1_conn *c = conn_of(p);
-
-	c->hname_len = c->hline.wpos;
-	return 0;
-}
-
-static int on_header_value_complete(llhttp_t *p)
-{
-	struct h1_conn *c = conn_of(p);
-	const char *v = c->hline.data + c->hname_len;
-	size_t vlen = c->hline.wpos - c->hname_len;
-
-	while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
-		vlen--;
-	if (!up_header(c->req, c->hline.data, c->hname_len, v, vlen)) {
-		c->fail_why = "the response headers are too large";
-		return -1;
-	}
-	c->hline.wpos = c->hname_len = 0;
-	return 0;
-}
-
-static int on_headers_complete(llhttp_t *p)
-{
-	struct h1_conn *c = conn_of(p);
-	struct req *req = c->req;
-
-	req->status = p->status_code;
-	if (p->status_code == 101) {
-		c->fail_why = "the upstream switched protocols (101), which the proxy does not do";
-		return -1;
-	}
+	req->status = status;
 	up_head_end(req);
-	/* A HEAD response announces a body it does not send; 1xx, 204 and 304 llhttp knows. */
-	return req->is_head && p->status_code >= 200 ? 1 : 0;
 }
 
-static int on_body(llhttp_t *p, const char *at, size_t len)
+static void on_body(void *arg, const char *data, size_t len)
 {
-	struct h1_conn *c = conn_of(p);
-
 	/* Reads stop while req->resp is full (pump_in), so this always has room. */
-	(void)up_body(c->req, at, len, true);
-	return 0;
+	(void)up_body(((struct h1_conn *)arg)->req, data, len, true);
 }
 
-static int on_message_complete(llhttp_t *p)
-{
-	struct h1_conn *c = conn_of(p);
-
-	if (c->req->status < 200)
-		return 0; /* an interim response: the real one follows */
-	c->finished = true;
-	return HPE_PAUSED; /* nothing after it belongs to this exchange */
-}
-
-static void settings_init(llhttp_settings_t *s)
-{
-	llhttp_settings_init(s);
-	s->on_message_begin = on_message_begin;
-	s->on_header_field = on_header_field;
-	s->on_header_value = on_header_field; /* the value follows the name in hline */
-	s->on_header_field_complete = on_header_field_complete;
-	s->on_header_value_complete = on_header_value_complete;
-	s->on_headers_complete = on_headers_complete;
-	s->on_body = on_body;
-	s->on_message_complete = on_message_complete;
-}
+static const struct h1_resp_cb resp_cb = {on_begin, on_header, on_head_end, on_body};
 
 /* ---- The request we write --------------------------------------------- */
 
@@ -398,7 +323,7 @@ static void exchange_complete(struct h1_conn *c)
 {
 	struct req *req = c->req;
 	uint64_t keep = req->route->conn_keepalive_ms;
-	bool reuse = h1_reusable((uint32_t)keep, llhttp_should_keep_alive(&c->parser) != 0,
+	bool reuse = h1_reusable((uint32_t)keep, h1_resp_keep_alive(&c->resp),
 	                         c->body_end && c->out.rpos == c->out.wpos, false);
 
 	c->want_read = c->want_write = false;
@@ -412,19 +337,22 @@ static void pump_out(struct h1_conn *c);
 
 static void parse(struct h1_conn *c, const char *data, size_t n)
 {
-	llhttp_errno_t e = llhttp_execute(&c->parser, data, n);
+	size_t used;
 
-	if (e == HPE_OK)
+	switch (h1_resp_feed(&c->resp, data, n, &used)) {
+	case H1R_MORE:
 		return;
-	if (e == HPE_PAUSED && c->finished) {
+	case H1R_DONE:
 		/* Bytes past the response: the connection cannot be trusted again. */
-		if (llhttp_get_error_pos(&c->parser) != data + n)
+		if (used != n)
 			conn_close(c);
 		exchange_complete(c);
 		return;
+	case H1R_ERROR:
+		exchange_fail(c, UP_FAILED, "%s: bad response: %s", c->where,
+		              h1_resp_error(&c->resp));
+		return;
 	}
-	exchange_fail(c, UP_FAILED, "%s: bad response: %s", c->where,
-	              c->fail_why ? c->fail_why : llhttp_get_error_reason(&c->parser));
 }
 
 static void pump_in(struct h1_conn *c)
@@ -451,10 +379,7 @@ static void pump_in(struct h1_conn *c)
 		}
 		if (n == 0) {
 			/* A close-delimited body ends here; anything else was cut off. */
-			if (c->got_bytes)
-				(void)llhttp_finish(
-				    &c->parser); /* on_message_complete, if complete */
-			if (c->finished) {
+			if (c->got_bytes && h1_resp_eof(&c->resp) == H1R_DONE) {
 				conn_close(c);
 				exchange_complete(c);
 			} else {
@@ -510,14 +435,11 @@ static bool exchange_begin(struct h1_conn *c, struct req *req, const struct h1_u
 	c->req = req;
 	req->xfer = c;
 	c->quickack = req->route->conn_keepalive_ms > 0;
-	c->got_bytes = c->finished = false;
-	c->fail_why = NULL;
+	c->got_bytes = false;
 	c->bytes_in = 0;
-	c->hline.wpos = c->hname_len = 0;
 	c->due = cfg->upstream_ms ? now + cfg->upstream_ms : 0;
 	c->connect_due = c->connecting ? now + cfg->upstream_connect_ms : 0;
-	llhttp_init(&c->parser, HTTP_RESPONSE, &c->h->settings);
-	c->parser.data = c;
+	h1_resp_init(&c->resp, req->is_head, &resp_cb, c);
 	if (!write_head(c, u, port))
 		return false;
 	c->want_read = true;
@@ -607,7 +529,6 @@ static enum zt_err h1_open(struct app *app)
 	if (h == NULL)
 		return ZT_ERR_NOMEM;
 	h->pool.max = POOL_MAX;
-	settings_init(&h->settings);
 	return ZT_OK;
 }
 
