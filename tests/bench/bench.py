@@ -325,7 +325,8 @@ listen: "127.0.0.1:{port}"
   static: {{file: {self.static_token_path}}}
   local: {{file: {self.local_token_path}}}
 routes:
-  - {{prefix: /, upstream: "http://127.0.0.1:{p['up']}/", token: static, auth: x-zt1-auth}}
+  - {{prefix: /, upstream: "http://127.0.0.1:{p['up']}/", token: static, auth: x-zt1-auth,
+      connections: {{keepalive: 60s, max: 0}}}}
   - {{prefix: /r, upstream: "http://127.0.0.1:{p['rotating']}/", token: local, auth: x-zt1-auth}}
   - {{prefix: /tls, upstream: "https://127.0.0.1:{p['delay']}/", token: static, auth: x-zt1-auth,
      ca_file: {d}/ca.crt}}

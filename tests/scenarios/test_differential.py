@@ -35,7 +35,7 @@ class DifferentialTests(ScenarioTest):
                            "auth": "x-zt1-auth", "client": c,
                            "connections": {"keepalive": "60s", "max": 0}})
             routes.append({"prefix": f"/{c}-fresh", "upstream": self.svc.url, "token": c,
-                           "auth": "x-zt1-auth", "client": c})
+                           "auth": "x-zt1-auth", "client": c, "connections": {"keepalive": "0s"}})
             routes.append({"prefix": f"/{c}-dead", "upstream": dead, "token": c,
                            "auth": "x-zt1-auth", "client": c})
         tokens = {c: {"file": self.tokfiles[c], "watch": False} for c in CLIENTS}
