@@ -9,8 +9,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include <curl/curl.h>
-
 #include "access.h"
 #include "runtime.h"
 #include "watch.h"
@@ -18,7 +16,8 @@
 struct MHD_Daemon;
 struct req;
 struct client;
-struct xfers;
+struct up_curl;
+struct up_h1;
 
 struct listener {
 	struct listener *next;
@@ -47,9 +46,9 @@ struct listener {
 struct app {
 	const char *config_path; /* NULL: embedded defaults */
 	struct runtime *rt;      /* current; requests hold their own references */
-	CURLM *multi;
-	CURLSH *share;
-	struct xfers *xfers; /* the sockets and timer libcurl waits on (xfer.c) */
+	/* The upstream backends' state (upstream.h): each owns its own. */
+	struct up_curl *curl;
+	struct up_h1 *h1;
 	struct watch *watch;
 	struct listener *listeners;
 	struct req *reqs; /* every live request, for shutdown */

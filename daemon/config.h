@@ -27,6 +27,13 @@ enum auth_style {
 	AUTH_X_ZT1_AUTH, /* X-ZT1-Auth: <T>            (local service) */
 };
 
+/* Which HTTP client talks to a route's upstream (upstream.h). */
+enum route_client {
+	CLIENT_CURL, /* libcurl: https, host names */
+	CLIENT_H1,   /* ours, on llhttp: plain http to an IP literal or localhost */
+	CLIENT_UNSET,
+};
+
 enum token_kind {
 	TOKEN_SRC_FILE,       /* arg: path */
 	TOKEN_SRC_ENV,        /* arg: variable name */
@@ -80,6 +87,7 @@ struct cfg_route {
 	uint32_t conn_queue_ms;     /* longest wait in that queue */
 	uint32_t conn_keepalive_ms; /* idle time a connection is kept for reuse; 0: never */
 	char *port_file; /* the upstream's port is read from this file and followed; or NULL */
+	enum route_client client; /* key "client"; by default h1 where it can reach the upstream */
 };
 
 struct cfg_listen {
@@ -164,9 +172,12 @@ void cfg_print(const struct config *cfg, FILE *out);
  * HTTP, X-ZT1-Auth), which gets its own connection defaults (config.c).
  */
 bool cfg_route_is_zt_local(const struct cfg_route *r);
+/* Whether the h1 client can reach the route's upstream: plain http to an IP literal or localhost. */
+bool cfg_route_h1_can(const struct cfg_route *r);
 
 const struct cfg_token *cfg_find_token(const struct config *cfg, const char *name);
 const char *cfg_auth_name(enum auth_style auth);
+const char *cfg_client_name(enum route_client client);
 const char *cfg_token_kind_name(enum token_kind kind);
 
 /*

@@ -198,6 +198,11 @@ static const char *auth_name(int v)
 	return cfg_auth_name((enum auth_style)v);
 }
 
+static const char *client_name(int v)
+{
+	return cfg_client_name((enum route_client)v);
+}
+
 enum { TK_FILE, TK_ENV, TK_CREDENTIAL, TK_VALUE, TK_WATCH, TK_COUNT };
 
 static void token_finish(struct ctx *c, void *obj, const yaml_node_t *const *seen);
@@ -234,6 +239,7 @@ enum {
 	RK_MAX_BODY,
 	RK_CONNECTIONS,
 	RK_PORT_FILE,
+	RK_CLIENT,
 	RK_COUNT
 };
 
@@ -280,6 +286,9 @@ static const struct key route_keys[] = {
     [RK_PORT_FILE] = {"port_file", &cfg_type_path, offsetof(struct cfg_route, port_file),
                       .check = check_abs_path,
                       .help = "file holding the upstream's port, followed as it changes"},
+    [RK_CLIENT] = {"client", &cfg_type_enum, offsetof(struct cfg_route, client),
+                   .max = CLIENT_H1 + 1, .enum_name = client_name,
+                   .help = "HTTP client for the upstream: h1 or curl"},
 };
 
 const struct table cfg_route_table = {"route", route_keys, RK_COUNT, route_finish};
@@ -422,6 +431,10 @@ static void route_finish(struct ctx *c, void *obj, const yaml_node_t *const *see
 	if (r->ca_file && r->upstream && !r->tls)
 		cfg_warn(c, &seen[RK_CA_FILE]->start_mark,
 		         "ca_file has no effect for an http:// upstream");
+	if (seen[RK_CLIENT] && r->client == CLIENT_H1 && r->upstream && !cfg_route_h1_can(r))
+		cfg_err(c, &seen[RK_CLIENT]->start_mark,
+		        "client: h1 speaks plain http to an IP address or localhost only; "
+		        "use client: curl for this upstream");
 	if (seen[RK_READ_ONLY] && r->read_only && r->methods.n > 0)
 		cfg_err(
 		    c, &seen[RK_READ_ONLY]->start_mark,
@@ -563,6 +576,7 @@ struct cfg_route *cfg_new_route(struct ctx *c)
 	/* Not set: filled in by the load's finish (limits.max_body, the route's kind). */
 	r->max_body = UINT64_MAX;
 	r->conn_max = r->conn_queue = r->conn_queue_ms = r->conn_keepalive_ms = CFG_UNSET;
+	r->client = CLIENT_UNSET;
 	return r;
 }
 

@@ -14,7 +14,7 @@
 #include "signals.h"
 #include "sock.h"
 #include "status.h"
-#include "xfer.h"
+#include "upstream.h"
 
 /* Longest single wait; bounds how late a retiring listener is reaped. */
 #define LOOP_MAX_WAIT_MS 1000
@@ -117,7 +117,7 @@ static bool waitset_push(void *arg, int fd, short events)
 
 /* Where each party's descriptors start in the wait set; the listeners' come first. */
 struct wait_slots {
-	size_t sig, watch, hangup, xfer; /* watch: SIZE_MAX when the watcher has no descriptor */
+	size_t sig, watch, hangup, up; /* watch: SIZE_MAX when the watcher has no descriptor */
 };
 
 static bool fill_waitset(struct app *app, struct waitset *ws, int *timeout, struct wait_slots *at)
@@ -136,9 +136,9 @@ static bool fill_waitset(struct app *app, struct waitset *ws, int *timeout, stru
 	at->hangup = ws->n;
 	if (!proxy_wait_fds(app, waitset_push, ws))
 		return false;
-	at->xfer = ws->n;
+	at->up = ws->n;
 	*timeout = min_timeout(*timeout, proxy_queue_timeout_ms(app));
-	return xfer_wait_fds(app, waitset_push, ws, timeout);
+	return upstream_wait_fds(app, waitset_push, ws, timeout);
 }
 
 int loop_run(struct app *app)
@@ -172,9 +172,9 @@ int loop_run(struct app *app)
 
 		app->mhd_pending = false;
 		/* Before the listeners run: a descriptor they close may be reused at once. */
-		proxy_hangups(app, ws.fds + at.hangup, at.xfer - at.hangup);
+		proxy_hangups(app, ws.fds + at.hangup, at.up - at.hangup);
 		server_run(app, ws.fds, at.sig, resumed);
-		xfer_run(app, ws.fds + at.xfer, ws.n - at.xfer);
+		upstream_run(app, ws.fds + at.up, ws.n - at.up);
 		proxy_queue_expire(app);
 		if (app->mhd_pending) {
 			/* Answer what the transfers just made ready without another wait. */

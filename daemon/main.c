@@ -16,7 +16,7 @@
 #include "service.h"
 #include "signals.h"
 #include "status.h"
-#include "xfer.h"
+#include "upstream.h"
 #include "ztp_build.h"
 
 /* sysexits(3) values, spelled out so the meaning stays next to the number. */
@@ -154,8 +154,8 @@ static int serve(const char *path)
 		return EXIT_OSERR;
 	}
 	status_started(app.rt);
-	if (xfer_open(&app) != ZT_OK) {
-		log_error("cannot initialise libcurl");
+	if (upstream_open(&app) != ZT_OK) {
+		log_error("cannot set up the upstream clients");
 		goto out;
 	}
 	if (watch_open(&app.watch) != ZT_OK) {
@@ -182,7 +182,7 @@ out:
 		runtime_unref(app.rt);
 	if (app.watch != NULL)
 		watch_close(app.watch);
-	xfer_close(&app);
+	upstream_close(&app);
 	status_fini();
 	return status;
 }

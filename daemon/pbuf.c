@@ -43,6 +43,8 @@ bool pbuf_reserve(struct pbuf *b, size_t want, size_t max)
 
 bool pbuf_append(struct pbuf *b, const void *data, size_t len, size_t max)
 {
+	if (len == 0)
+		return true; /* an empty buffer has no data to memcpy to */
 	if (!pbuf_reserve(b, len, max))
 		return false;
 	memcpy(b->data + b->wpos, data, len);

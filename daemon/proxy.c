@@ -2,7 +2,7 @@
  * The request lifecycle: a struct req from the request line to the
  * completion callback, the checks before any upstream is contacted, the
  * request body's flow to the upstream, and ending transfers on shutdown.
- * The libcurl side is in proxy_upstream.c, the answers in proxy_reply.c.
+ * The upstream side is behind upstream.h, the answers in proxy_reply.c.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,7 +20,7 @@
 #include "route.h"
 #include "server.h"
 #include "status.h"
-#include "xfer.h"
+#include "upstream.h"
 
 void req_wake(struct req *req)
 {
@@ -29,6 +29,13 @@ void req_wake(struct req *req)
 	req->suspended = false;
 	MHD_resume_connection(req->conn);
 	req->app->mhd_pending = true;
+}
+
+/* Ends the upstream exchange early, or the request's wait in the queue. */
+void req_stop_upstream(struct req *req)
+{
+	upstream_abort(req);
+	req_release(req);
 }
 
 void req_suspend(struct req *req)
@@ -44,11 +51,8 @@ static void req_free(struct req *req)
 	struct app *app = req->app;
 
 	req_stop_upstream(req);
-	if (req->easy != NULL)
-		xfer_easy_give(app, req->easy);
-	for (struct curl_slist *h = req->hdrs; h != NULL; h = h->next)
-		explicit_bzero(h->data, strlen(h->data));
-	curl_slist_free_all(req->hdrs);
+	upstream_release(req);
+	pbuf_free(&req->fwd);
 	pbuf_free(&req->body);
 	pbuf_free(&req->rhdr);
 	pbuf_free(&req->resp);
@@ -252,10 +256,7 @@ static enum MHD_Result req_upload(struct req *req, const char *data, size_t *siz
 	if (n > 0 && pbuf_append(b, data, n, req->body_cap)) {
 		req->body_total += n;
 		*size -= n;
-		if (req->read_paused && req->running) {
-			req->read_paused = false;
-			curl_easy_pause(req->easy, CURLPAUSE_CONT);
-		}
+		upstream_send_more(req);
 	}
 	if (*size > 0)
 		req_suspend(req); /* woken when the upstream has read some */
@@ -354,10 +355,7 @@ enum MHD_Result proxy_access(void *cls, struct MHD_Connection *conn, const char 
 	if (!req->body_done) {
 		req->body_done = true;
 		server_client_deadline(server_client(conn), NULL, 0);
-		if (req->read_paused && req->running) {
-			req->read_paused = false;
-			curl_easy_pause(req->easy, CURLPAUSE_CONT); /* lets it see the end */
-		}
+		upstream_send_more(req); /* lets it see the end */
 	}
 	return req_respond(req);
 }

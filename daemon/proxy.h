@@ -37,9 +37,6 @@ void proxy_queue_expire(struct app *app);
 bool proxy_wait_fds(struct app *app, sock_push_fn push, void *arg);
 void proxy_hangups(struct app *app, const struct pollfd *ready, size_t n);
 
-/* Hands a finished libcurl transfer (from curl_multi_info_read) to its request. */
-void proxy_transfer_done(struct app *app, CURL *easy, CURLcode result);
-
 /*
  * Ends the upstream transfers of the requests served by mhd (every request
  * when mhd is NULL) and resumes their connections, which then get an error

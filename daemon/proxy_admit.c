@@ -16,13 +16,14 @@
 #include "os.h"
 #include "proxy.h"
 #include "proxy_impl.h"
+#include "upstream.h"
 
 /* Takes a slot and starts the upstream transfer; false when it could not be set up. */
 static bool req_go(struct req *req)
 {
 	req->holds_slot = true;
 	req->stats->up_active++;
-	if (req_start_upstream(req, req->method))
+	if (upstream_start(req))
 		return true;
 	log_error("route %s: cannot set up the upstream request", req->route->prefix);
 	req_fail(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",

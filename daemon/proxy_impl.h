@@ -1,12 +1,12 @@
 /*
- * Internals of the proxy module, shared by its files only: only proxy*.c
- * include this header. The public interface is proxy.h.
+ * Internals of the proxy module, shared by its files and the upstream
+ * backends (upstream*.c), which fill in the response fields. The public
+ * interface is proxy.h; the upstream one is upstream.h.
  *
  *   proxy.c           the request lifecycle: struct req from the request line
  *                     to completion, the checks before routing, the request
  *                     body, shutdown
- *   proxy_upstream.c  libcurl: the easy handle, forwarded headers and the
- *                     token line, the transfer callbacks, the 401 replay
+ *   proxy_admit.c     the route's upstream connection policy: cap and queue
  *   proxy_reply.c     the answer to the client: JSON errors, the upstream's
  *                     response and its content reader
  */
@@ -16,13 +16,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <curl/curl.h>
 #include <microhttpd.h>
 
 #include "app.h"
 #include "err.h"
 #include "metrics.h"
 #include "pbuf.h"
+#include "upstream.h"
 
 /* Bytes buffered per direction before the other side is paused. */
 #define STREAM_BUF (64 * 1024)
@@ -55,13 +55,16 @@ struct req {
 	const char *err_type; /* its Content-Type; NULL: application/json */
 	char err_allow[160];  /* the Allow header of a 405 from the gate, or "" */
 
-	CURL *easy;
-	struct curl_slist *hdrs; /* forwarded headers; the last node is the token */
+	/* The upstream exchange (upstream.h). */
+	const struct upstream_ops *up; /* its backend; NULL before it starts */
+	void *xfer;                    /* the backend's state for this request */
+	struct pbuf fwd;               /* forwarded headers, "Name: value\r\n" lines */
+	bool fwd_accept;               /* ... among them an Accept header */
 	char *url;
-	char errbuf[CURL_ERROR_SIZE];
-	bool running; /* the transfer is in the multi handle */
-	bool done;    /* the transfer ended, as result says */
-	CURLcode result;
+	bool running; /* the exchange is under way */
+	bool done;    /* the exchange ended, as result says */
+	enum up_result result;
+	uint64_t up_start_us, head_us; /* monotonic: exchange started, first response head */
 	bool replay_pending, replayed;
 	unsigned token_gen; /* generation of the token value the upstream was sent */
 
@@ -79,7 +82,7 @@ struct req {
 	long status;
 	struct pbuf rhdr; /* "name\0value\0" pairs */
 	bool headers_done;
-	bool head_too_big; /* over RESP_HEADERS_MAX (proxy_upstream.c) */
+	bool head_too_big; /* over RESP_HEADERS_MAX (upstream.c) */
 	bool is_head;
 	struct pbuf resp;
 	bool write_paused;
@@ -93,15 +96,8 @@ void req_suspend(struct req *req);
 /* A Content-Length value: digits only, no overflow. s may be NULL. */
 ZT_WUR bool proxy_parse_content_length(const char *s, int64_t *out);
 
-/* proxy_upstream.c */
-
 /*
- * Builds the forwarded headers and the easy handle for req->url and adds
- * the transfer to the multi handle; false when any of it fails.
- */
-ZT_WUR bool req_start_upstream(struct req *req, const char *method);
-/*
- * Ends the upstream transfer early, or the request's wait in the queue; the
+ * Ends the upstream exchange early, or the request's wait in the queue; the
  * request is answered from err_status or cut off.
  */
 void req_stop_upstream(struct req *req);

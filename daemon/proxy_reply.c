@@ -105,10 +105,8 @@ static ssize_t on_client_read(void *arg, uint64_t pos, char *buf, size_t max)
 	size_t n;
 
 	(void)pos;
-	if (b->wpos == b->rpos && req->write_paused && req->running) {
-		req->write_paused = false;
-		curl_easy_pause(req->easy, CURLPAUSE_CONT); /* may deliver data right now */
-	}
+	if (b->wpos == b->rpos)
+		upstream_recv_more(req); /* may deliver data right now */
 	n = b->wpos - b->rpos;
 	if (n > 0) {
 		if (n > max)
@@ -121,8 +119,8 @@ static ssize_t on_client_read(void *arg, uint64_t pos, char *buf, size_t max)
 		return (ssize_t)n;
 	}
 	if (req->done)
-		return req->result == CURLE_OK ? MHD_CONTENT_READER_END_OF_STREAM
-		                               : MHD_CONTENT_READER_END_WITH_ERROR;
+		return req->result == UP_OK ? MHD_CONTENT_READER_END_OF_STREAM
+		                            : MHD_CONTENT_READER_END_WITH_ERROR;
 	req_suspend(req);
 	return 0;
 }
@@ -137,7 +135,7 @@ enum MHD_Result req_queue_upstream(struct req *req)
 	int64_t len;
 	enum MHD_Result ret;
 
-	if (req->done && req->result == CURLE_OK && !req->is_head) {
+	if (req->done && req->result == UP_OK && !req->is_head) {
 		/*
 		 * The whole body is here already (a small answer, usually): as one
 		 * buffer it leaves in the same write as the head.

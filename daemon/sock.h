@@ -45,6 +45,22 @@ void sock_shutdown(int fd);
 void sock_close(int fd);
 
 /*
+ * The upstream client's calls (upstream_h1.c). A failing one returns -1
+ * and sets *err (an errno, or a Winsock error code) for sock_strerror();
+ * *err is 0 when the call would only have blocked.
+ */
+/* A non-blocking TCP connection to addr, under way (or made): its descriptor. */
+int sock_connect(const struct sockaddr *addr, socklen_t len, int *err);
+/* Once poll() finds a connecting socket writable: 0, or the connection's error. */
+int sock_connect_error(int fd);
+long sock_send(int fd, const void *buf, size_t n, int *err);
+/* 0 when the peer closed its side. */
+long sock_recv(int fd, void *buf, size_t n, int *err);
+/* TCP_NODELAY on; quickack: TCP_QUICKACK, where the system has it (it wears off). */
+void sock_nodelay(int fd);
+void sock_quickack(int fd);
+
+/*
  * Calls push for every descriptor in the read and write sets (max: the
  * highest one, as select() wants it). Returns false when push did.
  */

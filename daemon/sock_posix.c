@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,11 @@
 #include "log.h"
 #include "server.h"
 #include "sock.h"
+
+/* SIGPIPE is ignored anyway (signals.c); MSG_NOSIGNAL only saves the signal. */
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0
+#endif
 
 #define LISTEN_BACKLOG 511
 
@@ -192,6 +198,68 @@ void sock_shutdown(int fd)
 void sock_close(int fd)
 {
 	close(fd);
+}
+
+int sock_connect(const struct sockaddr *addr, socklen_t len, int *err)
+{
+	int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	if (fd == -1) {
+		*err = errno;
+		return -1;
+	}
+	if (connect(fd, addr, len) == -1 && errno != EINPROGRESS) {
+		*err = errno;
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int sock_connect_error(int fd)
+{
+	int e = 0;
+	socklen_t n = sizeof(e);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &n) == -1)
+		return errno;
+	return e;
+}
+
+long sock_send(int fd, const void *buf, size_t n, int *err)
+{
+	ssize_t k = send(fd, buf, n, MSG_NOSIGNAL);
+
+	if (k < 0)
+		*err = errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : errno;
+	return (long)k;
+}
+
+long sock_recv(int fd, void *buf, size_t n, int *err)
+{
+	ssize_t k = recv(fd, buf, n, 0);
+
+	if (k < 0)
+		*err = errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : errno;
+	return (long)k;
+}
+
+void sock_nodelay(int fd)
+{
+	int on = 1;
+
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+}
+
+void sock_quickack(int fd)
+{
+#ifdef TCP_QUICKACK
+	int on = 1;
+
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &on, sizeof(on));
+#else
+	(void)fd;
+#endif
 }
 
 bool sock_fdset_push(const fd_set *rs, const fd_set *ws, int max, sock_push_fn push, void *arg)

@@ -4,6 +4,7 @@
  * leaves its Winsock error code in errno, for sock_strerror().
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -92,6 +93,61 @@ void sock_shutdown(int fd)
 void sock_close(int fd)
 {
 	closesocket((SOCKET)fd);
+}
+
+int sock_connect(const struct sockaddr *addr, socklen_t len, int *err)
+{
+	SOCKET s = WSASocketW(addr->sa_family, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
+	                      WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+	u_long on = 1;
+
+	if (s == INVALID_SOCKET || ioctlsocket(s, FIONBIO, &on) != 0 ||
+	    (connect(s, addr, len) == SOCKET_ERROR && WSAGetLastError() != WSAEWOULDBLOCK)) {
+		*err = WSAGetLastError();
+		if (s != INVALID_SOCKET)
+			closesocket(s);
+		return -1;
+	}
+	return (int)s;
+}
+
+int sock_connect_error(int fd)
+{
+	int e = 0, n = sizeof(e);
+
+	if (getsockopt((SOCKET)fd, SOL_SOCKET, SO_ERROR, (char *)&e, &n) == SOCKET_ERROR)
+		return WSAGetLastError();
+	return e;
+}
+
+long sock_send(int fd, const void *buf, size_t n, int *err)
+{
+	int k = send((SOCKET)fd, buf, n > INT_MAX ? INT_MAX : (int)n, 0);
+
+	if (k == SOCKET_ERROR)
+		*err = WSAGetLastError() == WSAEWOULDBLOCK ? 0 : WSAGetLastError();
+	return k == SOCKET_ERROR ? -1 : k;
+}
+
+long sock_recv(int fd, void *buf, size_t n, int *err)
+{
+	int k = recv((SOCKET)fd, buf, n > INT_MAX ? INT_MAX : (int)n, 0);
+
+	if (k == SOCKET_ERROR)
+		*err = WSAGetLastError() == WSAEWOULDBLOCK ? 0 : WSAGetLastError();
+	return k == SOCKET_ERROR ? -1 : k;
+}
+
+void sock_nodelay(int fd)
+{
+	BOOL on = TRUE;
+
+	(void)setsockopt((SOCKET)fd, IPPROTO_TCP, TCP_NODELAY, (const char *)&on, sizeof(on));
+}
+
+void sock_quickack(int fd)
+{
+	(void)fd; /* Windows has no TCP_QUICKACK */
 }
 
 /* Winsock's fd_set is a list of sockets, not a bitmap indexed by descriptor. */

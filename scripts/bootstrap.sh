@@ -4,7 +4,7 @@
 set -euo pipefail
 
 # curl: every example in README.md uses it.
-build_pkgs=(gcc meson ninja-build pkg-config libmicrohttpd-dev libcurl4-openssl-dev libyaml-dev curl)
+build_pkgs=(gcc meson ninja-build pkg-config libmicrohttpd-dev libcurl4-openssl-dev libyaml-dev node-llhttp curl)
 # One line per purpose, so that each test stage names what it brings in.
 test_pkgs=(
 	clang clang-format libclang-rt-14-dev python3 openssl procps util-linux python3-prometheus-client libxml2-utils

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One command on a fresh Debian 12: install what is missing, build, and run
-# every test: format check, manual page lint, unit tests, black-box scenarios,
+# every test: format check, manual page lint, unit tests, black-box scenarios
+# (once per upstream client: h1, then libcurl),
 # a benchmark smoke run, the same under AddressSanitizer + UndefinedBehaviorSanitizer, the
 # scenarios again with the select()-style wait of non-Linux systems, the
 # Windows build under Wine (tests/windows.sh), the Debian package and the units
@@ -42,6 +43,10 @@ if step build bash -c "rm -rf $ci && meson setup $ci -Dwerror=true && ninja -C $
 	tap unit "${bins[@]}"
 	python3 tests/scenarios/run.py -j 2 --binary $ci/daemon/zt-token-proxy >"$logdir/scenarios.log" 2>&1
 	summary scenarios "$logdir/scenarios.log"
+	# Once more with libcurl on the routes the h1 client serves by default (client: curl).
+	ZTP_CLIENT=curl python3 tests/scenarios/run.py -j 2 --binary $ci/daemon/zt-token-proxy \
+		>"$logdir/scenarios-curl.log" 2>&1
+	summary scenarios-curl "$logdir/scenarios-curl.log"
 fi
 
 # A tiny benchmark run (< 60 s) so it cannot rot: fails when a client sees an error or a

@@ -19,6 +19,9 @@ Environment:
   ZTP_BIG=0           shrink the big streaming tests to 64 MiB (sanitizer runs)
   ZTP_TIMEOUT_SCALE   multiply generous waits (default 1)
   ZTP_KEEP=1          keep each test's temporary directory
+  ZTP_CLIENT=curl|h1  the upstream client (route key `client`) forced on every plain-http route
+                      at an IP address or localhost that names none, in generated and written
+                      configs alike, so that the whole suite runs once per backend
 """
 
 import hashlib
@@ -201,6 +204,36 @@ def route(prefix, upstream, token, auth, ca_file=None):
     if ca_file:
         r["ca_file"] = ca_file
     return r
+
+
+FORCED_CLIENT = os.environ.get("ZTP_CLIENT", "")
+_H1_UPSTREAM = re.compile(r'^"?http://(\[[0-9A-Fa-f:.]+\]|[0-9.]+|localhost)(:\d+)?(/|"|$)')
+
+
+def with_client(cfg):
+    """cfg with `client: $ZTP_CLIENT` on every route the h1 client could serve (see above)."""
+    if FORCED_CLIENT not in ("curl", "h1"):
+        return cfg
+    if isinstance(cfg, str):
+        out = []
+        lines = cfg.split("\n")
+        for i, line in enumerate(lines):
+            out.append(line)
+            m = re.match(r"^(\s*)(- )?upstream:\s*(.*)$", line)
+            if not m or not _H1_UPSTREAM.match(m.group(3).strip()):
+                continue
+            pad = m.group(1) + ("  " if m.group(2) else "")
+            if not any(re.match(r"^\s*(- )?client:", l) for l in lines[max(0, i - 12):i + 12]):
+                out.append(f"{pad}client: {FORCED_CLIENT}")
+        return "\n".join(out)
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("routes"), list):
+        return cfg
+    cfg = dict(cfg)
+    cfg["routes"] = [dict(r, client=FORCED_CLIENT)
+                     if isinstance(r, dict) and "client" not in r
+                     and _H1_UPSTREAM.match(str(r.get("upstream", ""))) else r
+                     for r in cfg["routes"]]
+    return cfg
 
 
 def config(routes, tokens=None, log_level="debug", timeouts=None, limits=None, listen=None):
@@ -793,7 +826,7 @@ class Proxy:
 
     # --- config ---
     def write_config(self, cfg):
-        text = cfg if isinstance(cfg, str) else to_yaml(cfg)
+        text = with_client(cfg) if isinstance(cfg, str) else to_yaml(with_client(cfg))
         tmp = self.config_path + ".new"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:

@@ -70,9 +70,10 @@ class KeepAliveTests(ScenarioTest):
         self.assertUpstreamPooled(100)
 
     def test_zerotier_route_uses_a_connection_per_request(self):
-        """ZeroTier One's route by default: the client's connection is kept, but each upstream
-        request goes on a new connection that the upstream closes (Connection: close)."""
-        self.start(keepalive=None)
+        """keepalive 0s (ZeroTier One's route with libcurl or without TCP_QUICKACK): the client's
+        connection is kept, but each upstream request goes on a new connection that the upstream
+        closes (Connection: close)."""
+        self.start(keepalive="0s")
         for i, r in self.run_on_one_connection(20, lambda i: ("GET", f"/echo?i={i}", None)):
             self.assertEqual(r.status, 200, r)
             self.assertEqual(r.json()["headers"].get("connection"), ["close"], r.json())

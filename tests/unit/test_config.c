@@ -15,6 +15,9 @@
 #include "config.h"
 #include "ztp_build.h"
 
+/* The ZeroTier One route's default keepalive (config.c fill_route_policy). */
+#define ZT_KEEPALIVE_MS (ZTP_HAVE_TCP_QUICKACK ? 2000u : 0u)
+
 #define SECRET "s3cr3t-T0KEN-do-not-print"
 
 #define MAX_LINES 256
@@ -558,8 +561,12 @@ static void test_connection_policy(void)
 
 	CHECK(cfg_load(NULL, collect, &R, &cfg) == ZT_OK);
 	if (cfg && (r = find_route(cfg, "/")) != NULL) {
-		/* ZeroTier One: half its 8 workers at most, no idle connection, its port followed. */
-		CHECK(r->conn_max == 4 && r->conn_keepalive_ms == 0);
+		/*
+		 * ZeroTier One: half its 8 workers at most, its port followed; kept
+		 * 2 s by the h1 client where it has TCP_QUICKACK, else not kept.
+		 */
+		CHECK(r->conn_max == 4 && r->conn_keepalive_ms == ZT_KEEPALIVE_MS);
+		CHECK(r->client == CLIENT_H1);
 		CHECK(r->conn_queue == 128 && r->conn_queue_ms == 10000);
 		snprintf(want, sizeof(want), "%s/zerotier-one.port", tmpdir);
 		CHECK(r->port_file && strcmp(r->port_file, want) == 0);
@@ -572,6 +579,9 @@ static void test_connection_policy(void)
 	    parse(
 	        "routes:\n"
 	        "- {prefix: /zt, upstream: 'http://127.0.0.1:1', token: local, auth: x-zt1-auth}\n"
+	        "- {prefix: /ztcurl, upstream: 'http://127.0.0.1:1', token: local, auth: "
+	        "x-zt1-auth,"
+	        " client: curl}\n"
 	        "- {prefix: /tls, upstream: 'https://127.0.0.1:1', token: local, auth: "
 	        "x-zt1-auth}\n"
 	        "- prefix: /set\n  upstream: 'http://127.0.0.1:1'\n  token: local\n"
@@ -580,7 +590,10 @@ static void test_connection_policy(void)
 	        false, &cfg) == ZT_OK);
 	if (cfg) {
 		CHECK((r = find_route(cfg, "/zt")) && r->conn_max == 4 &&
-		      r->conn_keepalive_ms == 0 && r->port_file == NULL);
+		      r->conn_keepalive_ms == ZT_KEEPALIVE_MS && r->port_file == NULL);
+		CHECK((r = find_route(cfg, "/ztcurl")) && r->client == CLIENT_CURL &&
+		      r->conn_keepalive_ms == 0);
+		CHECK((r = find_route(cfg, "/tls")) && r->client == CLIENT_CURL);
 		CHECK((r = find_route(cfg, "/tls")) && r->conn_max == 0 &&
 		      r->conn_keepalive_ms == 60000);
 		CHECK((r = find_route(cfg, "/set")) && r->conn_max == 0 && r->conn_queue == 3 &&
@@ -617,6 +630,13 @@ static void test_zerotier_home(void)
 
 static void test_unknown_keys(void)
 {
+	CHECK(fails_with("routes:\n- prefix: /\n  upstream: https://127.0.0.1:1\n  token: local\n"
+	                 "  auth: token\n  client: h1\n",
+	                 "t.yaml:6:3: client: h1 speaks plain http to an IP address or localhost "
+	                 "only; use client: curl for this upstream"));
+	CHECK(fails_with("routes:\n- prefix: /\n  upstream: http://127.0.0.1:1\n  token: local\n"
+	                 "  auth: token\n  client: nghttp\n",
+	                 "t.yaml:6:11: unknown client 'nghttp'; use curl or h1"));
 	CHECK(fails_with("log_level: info\nlistne: 127.0.0.1:1\n",
 	                 "t.yaml:2:1: unknown key 'listne' in the configuration; did you mean "
 	                 "'listen'?"));
@@ -634,7 +654,7 @@ static void test_unknown_keys(void)
 	               "  auth: token\n  tls: true\n",
 	               "t.yaml:6:3: unknown key 'tls' in route (expected prefix, upstream, token, "
 	               "auth, ca_file, methods, read_only, allow_paths, deny_paths, allow_uids, "
-	               "allow_gids, max_body, connections or port_file)"));
+	               "allow_gids, max_body, connections, port_file or client)"));
 	/* Keys are compared whole: a NUL inside a quoted key does not make it a known one. */
 	CHECK(
 	    fails_with("\"log_level\\0x\": info\n", "t.yaml:1:1: a key contains a NUL character"));
