@@ -26,7 +26,7 @@ if [ "${1:-}" = --inside ]; then
 	root=$2
 	shift 2
 	unmount() {
-		# Lazily, deepest first: a process of the command may still hold a file open.
+		# Lazily: a process may still hold a file open. (The namespace ends with us anyway.)
 		umount -R -l "$root$win_cache" "$root/run" "$root/dev" "$root/sys" "$root/proc" 2>/dev/null ||
 			true
 	}
@@ -135,6 +135,10 @@ git clone -q --no-checkout "$repo" "$root/root/zt-token-proxy"
 git -C "$root/root/zt-token-proxy" checkout -q --detach "$head"
 say "root $root ready in $((SECONDS - t)) s (clone of $head)"
 
+# A TERM or INT that reaches unshare ends the namespaces (--kill-child), then ours runs cleanup.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 rc=0
-unshare --mount --propagation private --pid --fork -- "$repo/tests/fresh-root.sh" --inside "$root" "$@" || rc=$?
+unshare --mount --propagation private --pid --kill-child -- "$repo/tests/fresh-root.sh" --inside "$root" "$@" ||
+	rc=$?
 exit $rc
