@@ -125,6 +125,10 @@ trap cleanup EXIT
 cp -a "$pristine" "$root"
 rm -f "$root/.complete"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# No init runs here: services that packages would start (nginx on port 80) stay down, and
+# cannot take this machine's ports, as in any container.
+printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+chmod 755 "$root/usr/sbin/policy-rc.d"
 # apt's downloads, as hard links (same file system) or not at all; apt checks each against
 # its index before use.
 cp -al /var/cache/apt/archives/*.deb "$root/var/cache/apt/archives/" 2>/dev/null || true
