@@ -8,6 +8,7 @@
 # (/root/zt-token-proxy) with a clean environment plus the NAME=VALUE pairs, and its exit status
 # is ours. Inside, FRESH_ROOT_NETNS names a network namespace that has only loopback (for
 # `nsenter --net=$FRESH_ROOT_NETNS`); the command itself has the machine's network, as apt does.
+# FRESH_ROOT_SAVE=DIR keeps the root's /tmp, where the test scripts leave their logs, as DIR.
 #
 # The pristine root is made once with debootstrap from the mirror in this machine's
 # debian.sources and cached in $FRESH_ROOT_CACHE (default /var/cache/zt-token-proxy); each run
@@ -145,4 +146,9 @@ trap 'exit 130' INT
 rc=0
 unshare --mount --propagation private --pid --kill-child -- "$repo/tests/fresh-root.sh" --inside "$root" "$@" ||
 	rc=$?
+if [ -n "${FRESH_ROOT_SAVE:-}" ]; then # the root's /tmp (where the test scripts keep their logs)
+	mkdir -p "$(dirname "$FRESH_ROOT_SAVE")"
+	mv "$root/tmp" "$FRESH_ROOT_SAVE" || cp -a "$root/tmp" "$FRESH_ROOT_SAVE"
+	say "its /tmp is kept in $FRESH_ROOT_SAVE"
+fi
 exit $rc
