@@ -17,6 +17,8 @@
 # the Windows libraries of tests/windows/deps.sh (bind mount). Everything runs in its own mount
 # and PID namespaces: no mount is visible outside, and no process outlives the command.
 # Needs root; installs debootstrap, iproute2 and git when missing.
+
+# shellcheck disable=SC2317 # (file-wide) unmount and cleanup are called through trap
 set -euo pipefail
 
 say() { printf 'fresh-root: %s\n' "$*" >&2; }
@@ -86,6 +88,7 @@ mirror=$(awk -v RS= '/(^|\n)Suites:[^\n]*bookworm([[:space:]]|\n|$)/ {
 
 # Bump RECIPE when the making of the pristine root changes: a finished one is never redone.
 RECIPE=1
+# shellcheck disable=SC2054 # --include takes a comma-separated list
 args=(--variant=minbase --include=git,ca-certificates,sudo bookworm)
 key=$(printf '%s\n' "$RECIPE" "${args[*]}" "$mirror" | sha256sum | cut -c1-12)
 pristine=$cache/fresh-root-$key

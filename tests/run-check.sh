@@ -29,8 +29,7 @@ fi
 pid=$! # nsenter, sh and run.sh exec: this becomes the daemon
 url='http://127.0.0.1:9994/_proxy/health?live'
 answered() {
-	local i
-	for i in $(seq 1 300); do
+	for _ in $(seq 1 300); do
 		kill -0 "$pid" 2>/dev/null || return 1
 		nsenter --net="/proc/$pid/ns/net" curl -sS -f --max-time 2 "$url" && return 0
 		sleep 0.2
@@ -45,9 +44,9 @@ else
 fi
 
 stopped() { # SIGTERM, then up to 10 s for exit status 0
-	local i rc
+	local rc
 	kill -TERM "$pid" 2>/dev/null || return 1
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
