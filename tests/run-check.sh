@@ -37,6 +37,7 @@ answered() {
 	return 1
 }
 if answered >"$logdir/health.log" 2>&1; then
+	echo "$url: $(tail -n 1 "$logdir/health.log")"
 	count 1 0 "health"
 else
 	cat "$logdir/health.log" "$logdir/daemon.log"
@@ -57,6 +58,7 @@ stopped() { # SIGTERM, then up to 10 s for exit status 0
 	[ "$rc" -eq 0 ]
 }
 if stopped >"$logdir/stop.log" 2>&1; then
+	echo "SIGTERM: $(cat "$logdir/stop.log")"
 	count 1 0 "sigterm"
 else
 	cat "$logdir/stop.log" "$logdir/daemon.log"
