@@ -429,21 +429,46 @@ void proxy_drop(struct app *app, struct MHD_Connection *conn)
 	}
 }
 
+/* The client's socket, or -1. */
+static int req_fd(const struct req *req)
+{
+	const union MHD_ConnectionInfo *ci =
+	    req->conn ? MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD)
+	              : NULL;
+
+	return ci ? (int)ci->connect_fd : -1;
+}
+
+void req_hang_up(struct req *req)
+{
+	log_debug("route %s: the client hung up; upstream request cancelled",
+	          req->route ? req->route->prefix : "-");
+	req_stop_upstream(req);
+	/* Like nginx's 499: nobody reads it, the access log shows it. */
+	req_fail(req, 499, "client_closed", "the client closed the connection", NULL);
+	req_wake(req);
+}
+
 #ifdef POLLRDHUP
 bool proxy_wait_fds(struct app *app, sock_push_fn push, void *arg)
 {
 	for (struct req *req = app->reqs; req != NULL; req = req->next) {
-		const union MHD_ConnectionInfo *ci;
+		int fd;
 
 		/* libmicrohttpd does not look at a suspended connection: we do. */
-		if (!req->suspended || !(req->running || req->waiting) ||
-		    (ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD)) ==
-		        NULL)
+		if (!req->suspended || !(req->running || req->waiting) || (fd = req_fd(req)) < 0)
 			continue;
-		if (!push(arg, (int)ci->connect_fd, POLLRDHUP))
+		if (!push(arg, fd, POLLRDHUP))
 			return false;
 	}
 	return true;
+}
+
+bool req_client_gone(const struct req *req)
+{
+	struct pollfd p = {.fd = req_fd(req), .events = POLLRDHUP};
+
+	return p.fd >= 0 && sock_poll(&p, 1, 0) > 0 && p.revents != 0;
 }
 #else
 bool proxy_wait_fds(struct app *app, sock_push_fn push, void *arg)
@@ -453,6 +478,12 @@ bool proxy_wait_fds(struct app *app, sock_push_fn push, void *arg)
 	(void)arg;
 	return true;
 }
+
+bool req_client_gone(const struct req *req)
+{
+	(void)req;
+	return false;
+}
 #endif
 
 void proxy_hangups(struct app *app, const struct pollfd *ready, size_t n)
@@ -461,21 +492,10 @@ void proxy_hangups(struct app *app, const struct pollfd *ready, size_t n)
 		if (ready[i].revents == 0)
 			continue;
 		for (struct req *req = app->reqs; req != NULL; req = req->next) {
-			const union MHD_ConnectionInfo *ci;
-
-			if (!req->suspended || req->conn == NULL ||
-			    (ci = MHD_get_connection_info(
-			         req->conn, MHD_CONNECTION_INFO_CONNECTION_FD)) == NULL ||
-			    (int)ci->connect_fd != (int)ready[i].fd)
-				continue;
-			log_debug("route %s: the client hung up; upstream request cancelled",
-			          req->route ? req->route->prefix : "-");
-			req_stop_upstream(req);
-			/* Like nginx's 499: nobody reads it, the access log shows it. */
-			req_fail(req, 499, "client_closed", "the client closed the connection",
-			         NULL);
-			req_wake(req);
-			break;
+			if (req->suspended && req_fd(req) == (int)ready[i].fd) {
+				req_hang_up(req);
+				break;
+			}
 		}
 	}
 }

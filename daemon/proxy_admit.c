@@ -96,6 +96,12 @@ static void admit_waiters(struct app *app, struct metrics_route *mr)
 			continue;
 		if (!has_room(w))
 			return;
+		/* Its hang-up may not have been polled yet: it must not take the slot. */
+		if (req_client_gone(w)) {
+			req_hang_up(w);
+			next = app->waitq;
+			continue;
+		}
 		unqueue(w);
 		metrics_queue_wait(mr, os_monotonic_us() - w->start_us);
 		(void)req_go(w);

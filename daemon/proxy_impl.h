@@ -102,6 +102,14 @@ ZT_WUR bool proxy_parse_content_length(const char *s, int64_t *out);
  */
 void req_stop_upstream(struct req *req);
 
+/*
+ * Whether the client has hung up, as far as the system can tell without
+ * reading (false where it cannot); and the end of a request whose client
+ * did: its upstream request cancelled, a 499 for the access log.
+ */
+bool req_client_gone(const struct req *req);
+void req_hang_up(struct req *req);
+
 /* proxy_admit.c */
 
 /*

@@ -636,15 +636,33 @@ bool server_wait_fds(struct app *app, sock_push_fn push, void *arg, int *timeout
 	return true;
 }
 
-/* Select mode: libmicrohttpd's descriptors that poll() found ready, as the fd sets it wants. */
+/* Whether a client closed by evict_idle() is still open. */
+static bool evicting(const struct listener *l)
+{
+	for (const struct client *c = l->clients; c != NULL; c = c->next)
+		if (c->evicted)
+			return true;
+	return false;
+}
+
+/*
+ * Select mode: libmicrohttpd's descriptors that poll() found ready, as the
+ * fd sets it wants. At its limit it still watches its listening socket and
+ * answers a new caller by closing it at once: while an idle client is being
+ * closed to make room (or may be), the caller is left waiting instead.
+ */
 static void run_ready(struct listener *l, const struct pollfd *fds, size_t n)
 {
+	const union MHD_DaemonInfo *lfd = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_LISTEN_FD);
+	bool hold = l->watch_listen || evicting(l);
 	fd_set rs, ws, es;
 
 	FD_ZERO(&rs);
 	FD_ZERO(&ws);
 	FD_ZERO(&es);
 	for (size_t i = 0; i < n; i++) {
+		if (hold && lfd != NULL && (MHD_socket)fds[i].fd == lfd->listen_fd)
+			continue;
 		if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0)
 			FD_SET((MHD_socket)fds[i].fd, &rs);
 		if ((fds[i].revents & POLLOUT) != 0)
