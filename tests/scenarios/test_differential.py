@@ -4,21 +4,12 @@ body; for the proxy's own errors, the error code), and the stand-in must see the
 
 import hashlib
 import json
-import socket
 
-from harness import MiB, ScenarioTest, config, pattern_sha256, proxy_metrics
+from harness import MiB, ScenarioTest, config, free_port, pattern_sha256, proxy_metrics
 
 CLIENTS = ("h1", "curl")
 # Headers that may differ between two answers to the same request.
 VARY = {"date"}
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class DifferentialTests(ScenarioTest):
