@@ -227,6 +227,15 @@ ssize_t up_send_read(struct req *req, char *buf, size_t cap)
 	return (ssize_t)n;
 }
 
+bool up_send_rewind(struct req *req)
+{
+	if (req->has_body && !req->keep_body)
+		return false;
+	req->body.rpos = 0;
+	req->read_paused = false;
+	return true;
+}
+
 /* ---- The response side ------------------------------------------------ */
 
 void up_head_begin(struct req *req, long status)

@@ -105,6 +105,11 @@ size_t up_body(struct req *req, const char *data, size_t len, bool must_take);
  */
 ssize_t up_send_read(struct req *req, char *buf, size_t cap);
 /*
+ * Starts the request body over, for a new attempt on another connection:
+ * false when part of it is gone (sent and no longer kept).
+ */
+bool up_send_rewind(struct req *req);
+/*
  * The exchange ended (not after abort): replays it after a 401 when the
  * token changed, else completes the request; why says what failed.
  */

@@ -204,6 +204,14 @@ static size_t on_upload_read(char *buf, size_t size, size_t nitems, void *arg)
 	return n < 0 ? CURL_READFUNC_PAUSE : (size_t)n;
 }
 
+/* libcurl resends a request whose reused connection died before an answer. */
+static int on_upload_seek(void *arg, curl_off_t offset, int origin)
+{
+	if (offset != 0 || origin != SEEK_SET)
+		return CURL_SEEKFUNC_CANTSEEK;
+	return up_send_rewind(arg) ? CURL_SEEKFUNC_OK : CURL_SEEKFUNC_CANTSEEK;
+}
+
 /* Parses "HTTP/1.1 200 OK" or "HTTP/2 200"; returns the status or 0. */
 static long parse_status_line(const char *line, size_t len)
 {
@@ -424,6 +432,8 @@ static bool setup_easy(struct req *req, struct curl_xfer *cx)
 		ok &= curl_easy_setopt(e, CURLOPT_UPLOAD, 1L) == CURLE_OK;
 		ok &= curl_easy_setopt(e, CURLOPT_READFUNCTION, on_upload_read) == CURLE_OK;
 		ok &= curl_easy_setopt(e, CURLOPT_READDATA, req) == CURLE_OK;
+		ok &= curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_upload_seek) == CURLE_OK;
+		ok &= curl_easy_setopt(e, CURLOPT_SEEKDATA, req) == CURLE_OK;
 		ok &= curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len) ==
 		      CURLE_OK;
 	}

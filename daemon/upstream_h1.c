@@ -48,7 +48,7 @@ struct h1_conn {
 	char key[H1_KEY_MAX];
 	char where[H1_HOST_MAX + 16]; /* "host port N", for messages */
 	bool reused;                  /* it served a response before this one */
-	bool quickack;                /* keep-alive: TCP_QUICKACK when a read leaves the response short */
+	bool quickack; /* keep-alive: TCP_QUICKACK when a read leaves the response short */
 
 	/* The exchange, while a request is attached. */
 	struct req *req;
@@ -61,6 +61,7 @@ struct h1_conn {
 	bool body_end;  /* the whole request is in out (or sent) */
 	bool got_bytes; /* a byte of the response arrived */
 	bool retried;
+	bool localhost_v4;    /* connecting to localhost as 127.0.0.1: ::1 is next */
 	uint64_t connect_due; /* monotonic ms; 0: connected */
 	uint64_t due;         /* monotonic ms for the whole exchange; 0: no limit */
 	uint64_t bytes_in;    /* for the timeout message */
@@ -108,14 +109,19 @@ static void sweep(struct up_h1 *h)
 	h->n = k;
 }
 
-static bool resolve(const char *host, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
+/*
+ * host as an address; "localhost" is 127.0.0.1, or ::1 on the second try
+ * (second_try), as libcurl would find a server listening on either.
+ */
+static bool resolve(const char *host, uint16_t port, bool second_try, struct sockaddr_storage *ss,
+                    socklen_t *len)
 {
 	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
 	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
 
 	memset(ss, 0, sizeof(*ss));
 	if (strcmp(host, "localhost") == 0)
-		host = "127.0.0.1";
+		host = second_try ? "::1" : "127.0.0.1";
 	if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
 		a4->sin_family = AF_INET;
 		a4->sin_port = htons(port);
@@ -274,7 +280,7 @@ static bool fill_body(struct h1_conn *c)
 
 /* ---- The exchange ----------------------------------------------------- */
 
-static bool retry_fresh(struct h1_conn *c);
+static bool retry_fresh(struct h1_conn *c, bool second_address);
 
 /* Detaches the request from c and ends the exchange with result. */
 static void exchange_end(struct h1_conn *c, enum up_result r, const char *why)
@@ -309,7 +315,7 @@ static void exchange_broken(struct h1_conn *c, const char *what)
 	if (h1_retry_stale(c->reused, c->got_bytes, whole, c->retried)) {
 		log_debug("route %s: pooled connection to %s was stale (%s); retrying on a new one",
 		          req->route->prefix, c->where, what);
-		if (retry_fresh(c))
+		if (retry_fresh(c, false))
 			return;
 	}
 	if (c->got_bytes)
@@ -463,8 +469,11 @@ static bool target_of(struct req *req, struct h1_url *u, uint16_t *port)
 	return true;
 }
 
-/* Opens a new connection for req; on failure the exchange has ended (up_done). */
-static bool connect_for(struct up_h1 *h, struct req *req, bool retried)
+/*
+ * Opens a new connection for req, to the second address of localhost if
+ * second_address; on failure the exchange has ended (up_done).
+ */
+static bool connect_for(struct up_h1 *h, struct req *req, bool retried, bool second_address)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen;
@@ -472,14 +481,18 @@ static bool connect_for(struct up_h1 *h, struct req *req, bool retried)
 	struct h1_conn *c;
 	uint16_t port;
 	int err;
+	bool localhost;
 
-	if (!target_of(req, &u, &port) || !resolve(u.host, port, &ss, &sslen))
+	if (!target_of(req, &u, &port) || !resolve(u.host, port, second_address, &ss, &sslen))
 		return false;
+	localhost = strcmp(u.host, "localhost") == 0;
 	if ((c = conn_new(h, req, (struct sockaddr *)&ss, sslen, &err)) == NULL) {
 		char why[512];
 
 		if (err == 0)
 			return false;
+		if (localhost && !second_address)
+			return connect_for(h, req, retried, true);
 		snprintf(why, sizeof(why), "Failed to connect to %s port %u: %s", u.host, port,
 		         sock_strerror(err));
 		up_done(req, UP_FAILED, why);
@@ -488,22 +501,27 @@ static bool connect_for(struct up_h1 *h, struct req *req, bool retried)
 	snprintf(c->key, sizeof(c->key), "%p %s %u", (void *)c->mr, u.host, port);
 	snprintf(c->where, sizeof(c->where), "%s port %u", u.host, port);
 	c->retried = retried;
+	c->localhost_v4 = localhost && !second_address;
 	return exchange_begin(c, req, &u, port);
 }
 
-static bool retry_fresh(struct h1_conn *c)
+/*
+ * Moves c's exchange to a new connection: a stale pooled one's, or localhost's
+ * ::1; false (c closed, the exchange still on it) when the body cannot be resent.
+ */
+static bool retry_fresh(struct h1_conn *c, bool second_address)
 {
 	struct req *req = c->req;
 
 	conn_close(c);
+	if (!up_send_rewind(req))
+		return false;
 	c->req = NULL;
 	req->xfer = NULL;
-	req->body.rpos = 0;
-	req->read_paused = false;
 	req->status = 0;
 	req->rhdr.wpos = 0;
 	req->head_us = 0;
-	if (connect_for(c->h, req, true))
+	if (connect_for(c->h, req, second_address ? c->retried : true, second_address))
 		return true;
 	up_done(req, UP_FAILED, "cannot set up the upstream request");
 	return true;
@@ -513,6 +531,8 @@ static void on_connected(struct h1_conn *c)
 {
 	int e = sock_connect_error(c->fd);
 
+	if (e != 0 && c->localhost_v4 && retry_fresh(c, true))
+		return;
 	if (e != 0) {
 		exchange_fail(c, UP_FAILED, "Failed to connect to %s: %s", c->where,
 		              sock_strerror(e));
@@ -670,7 +690,7 @@ static bool h1_start(struct req *req)
 		c->retried = false;
 		return exchange_begin(c, req, &u, port);
 	}
-	return connect_for(h, req, false);
+	return connect_for(h, req, false, false);
 }
 
 static void h1_abort(struct req *req)

@@ -189,3 +189,89 @@ class KeepAliveTests(ScenarioTest):
             except OSError:
                 return False
         wait_until(served, 5, 0.1, "a new connection to be served once the others closed")
+
+
+class RawUpstream:
+    """A keep-alive HTTP/1.1 upstream on raw sockets that answers every request with 200 and
+    the connection's number, except that on connection `drop_conn` it reads request
+    `drop_at` and closes without a byte: a pooled connection that turned out stale."""
+
+    def __init__(self, host="127.0.0.1", family=socket.AF_INET, drop_conn=None, drop_at=None):
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.bind((host, 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.drop = (drop_conn, drop_at)
+        self.connections = 0
+        self.requests = []  # (connection number, request line)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(c, self.connections), daemon=True).start()
+
+    def _serve(self, c, n):
+        f = c.makefile("rb")
+        try:
+            for i in range(1, 1000):
+                line = f.readline()
+                if not line:
+                    return
+                while f.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                self.requests.append((n, line.decode().strip()))
+                if self.drop == (n, i):
+                    return
+                body = b'{"conn":%d}' % n
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        finally:
+            f.close()
+            c.close()
+
+    def close(self):
+        self.sock.close()
+
+
+class UpstreamConnectionTests(ScenarioTest):
+    def start(self, upstream_url):
+        token = self.new_token()
+        self.write_local_token(token)
+        r = route("/", upstream_url, "local", "x-zt1-auth")
+        r["connections"] = {"keepalive": "60s"}
+        return self.proxy(config([r]))
+
+    def test_stale_pooled_connection_is_retried_on_a_new_one(self):
+        """The upstream closes a pooled connection as the second request arrives on it, before
+        any byte of an answer: the request goes again, once, on a new connection, and the
+        client sees only the answer."""
+        up = RawUpstream(drop_conn=1, drop_at=2)
+        self.addCleanup(up.close)
+        px = self.start(f"http://127.0.0.1:{up.port}/")
+        first = px.get("/one")
+        self.assertEqual((first.status, first.json()), (200, {"conn": 1}), first)
+        second = px.request("POST", "/two", body=b"payload")
+        self.assertEqual((second.status, second.json()), (200, {"conn": 2}), second)
+        self.assertEqual(up.requests, [(1, "GET /one HTTP/1.1"), (1, "POST /two HTTP/1.1"),
+                                       (2, "POST /two HTTP/1.1")])
+
+    def test_localhost_finds_an_upstream_listening_on_ipv6_only(self):
+        """`localhost` is 127.0.0.1 or ::1, as libcurl resolves it: an upstream bound to ::1
+        alone is reached on the second."""
+        if not socket.has_ipv6:
+            self.skipTest("no IPv6")
+        try:
+            up = RawUpstream(host="::1", family=socket.AF_INET6)
+        except OSError as e:
+            self.skipTest(f"cannot listen on ::1: {e}")
+        self.addCleanup(up.close)
+        px = self.start(f"http://localhost:{up.port}/")
+        for i in range(3):
+            r = px.get(f"/v6?i={i}")
+            self.assertEqual(r.status, 200, r)
+        self.assertEqual(len(up.requests), 3)
