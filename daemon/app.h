@@ -43,6 +43,9 @@ struct listener {
 	struct client *clients; /* open connections (server.c) */
 };
 
+/* Resumed connections written without a wait per loop turn; more wait for POLLOUT. */
+#define APP_WOKEN_MAX 64
+
 struct app {
 	const char *config_path; /* NULL: embedded defaults */
 	struct runtime *rt;      /* current; requests hold their own references */
@@ -57,6 +60,13 @@ struct app {
 	unsigned nreqs;
 	bool stopping;
 	bool mhd_pending; /* a connection was resumed: run the listeners before waiting */
+	/*
+	 * The sockets of connections resumed since the listeners last ran: with
+	 * nothing written since their last answer they can take the next one at
+	 * once, so select mode writes it without first waiting for POLLOUT.
+	 */
+	int woken_fds[APP_WOKEN_MAX];
+	size_t nwoken;
 };
 
 #endif

@@ -174,12 +174,14 @@ int loop_run(struct app *app)
 		/* Before the listeners run: a descriptor they close may be reused at once. */
 		proxy_hangups(app, ws.fds + at.hangup, at.up - at.hangup);
 		server_run(app, ws.fds, at.sig, resumed);
+		app->nwoken = 0;
 		upstream_run(app, ws.fds + at.up, ws.n - at.up);
 		proxy_queue_expire(app);
 		if (app->mhd_pending) {
 			/* Answer what the transfers just made ready without another wait. */
 			app->mhd_pending = false;
 			server_run(app, NULL, 0, true);
+			app->nwoken = 0;
 		}
 		if (ws.fds[at.sig].revents != 0) {
 			unsigned ev = sig_take();

@@ -26,9 +26,15 @@ void req_wake(struct req *req)
 {
 	if (!req->suspended)
 		return;
+	const union MHD_ConnectionInfo *fd =
+	    MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct app *app = req->app;
+
 	req->suspended = false;
 	MHD_resume_connection(req->conn);
-	req->app->mhd_pending = true;
+	app->mhd_pending = true;
+	if (fd != NULL && app->nwoken < APP_WOKEN_MAX)
+		app->woken_fds[app->nwoken++] = fd->connect_fd;
 }
 
 /* Ends the upstream exchange early, or the request's wait in the queue. */

@@ -650,8 +650,16 @@ static bool evicting(const struct listener *l)
  * fd sets it wants. At its limit it still watches its listening socket and
  * answers a new caller by closing it at once: while an idle client is being
  * closed to make room (or may be), the caller is left waiting instead.
+ *
+ * A resumed connection (writable) takes three runs to answer: one calls the
+ * handler, which queues the response, one writes it, one moves on to the
+ * next request. Its socket is taken as writable for the last two instead of
+ * waiting for POLLOUT: two system calls fewer per proxied request. A socket
+ * that cannot take the bytes after all answers EAGAIN, and the next wait
+ * covers it.
  */
-static void run_ready(struct listener *l, const struct pollfd *fds, size_t n)
+static void run_ready(struct listener *l, const struct pollfd *fds, size_t n, const int *writable,
+                      size_t nwritable)
 {
 	const union MHD_DaemonInfo *lfd = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_LISTEN_FD);
 	bool hold = l->watch_listen || evicting(l);
@@ -669,6 +677,13 @@ static void run_ready(struct listener *l, const struct pollfd *fds, size_t n)
 			FD_SET((MHD_socket)fds[i].fd, &ws);
 	}
 	MHD_run_from_select(l->mhd, &rs, &ws, &es);
+	for (int run = 0; nwritable > 0 && run < 2; run++) {
+		FD_ZERO(&rs);
+		FD_ZERO(&ws);
+		for (size_t i = 0; i < nwritable; i++)
+			FD_SET((MHD_socket)writable[i], &ws);
+		MHD_run_from_select(l->mhd, &rs, &ws, &es);
+	}
 }
 
 void server_run(struct app *app, const struct pollfd *ready, size_t n, bool all)
@@ -690,7 +705,8 @@ void server_run(struct app *app, const struct pollfd *ready, size_t n, bool all)
 			if (l->epoll_fd >= 0)
 				MHD_run(l->mhd);
 			else
-				run_ready(l, ready + skip, mine - skip);
+				run_ready(l, ready + skip, mine - skip, app->woken_fds,
+				          app->nwoken);
 		}
 		ready += mine;
 		n -= mine;
