@@ -127,6 +127,7 @@ struct config {
 	uint32_t client_header_ms;    /* timeouts.client_header, default 10s */
 	uint32_t client_body_ms;      /* timeouts.client_body, default 60s */
 	uint64_t max_header_size;     /* limits.max_header_size, default 16 KiB */
+	uint32_t max_headers;         /* limits.max_headers, default 100 */
 	uint64_t max_body;            /* limits.max_body, default 16 MiB */
 
 	/* Who may connect, and from which web pages (see access.h). */

@@ -322,6 +322,8 @@ static const struct key limit_keys[] = {
     {"max_header_size", &cfg_type_size, offsetof(struct config, max_header_size), .min = 1024,
      .max = 1024 * 1024, .def = "16KiB",
      .help = "largest request line and headers (431 beyond), 1KiB to 1MiB"},
+    {"max_headers", &cfg_type_count, offsetof(struct config, max_headers), .min = 8, .max = 1000,
+     .def = "100", .help = "most header lines in a request (431 beyond), 8 to 1000"},
     {"max_body", &cfg_type_size, offsetof(struct config, max_body), .min = 0, .max = GIB,
      .def = "16MiB",
      .help = "largest request body (413 beyond) on routes without their own max_body"},

@@ -186,6 +186,7 @@ bool gate_request(struct MHD_Connection *conn, const struct config *cfg, const c
 	struct acc_browser b = {0};
 	enum acc_browser_verdict v;
 	const char *host;
+	int lines;
 
 	if (c == NULL) /* server.c could not keep track of the connection (out of memory) */
 		return refuse(out, MHD_HTTP_SERVICE_UNAVAILABLE, "internal", "out of memory");
@@ -197,6 +198,15 @@ bool gate_request(struct MHD_Connection *conn, const struct config *cfg, const c
 	if (size == NULL)
 		return refuse(out, MHD_HTTP_BAD_REQUEST, "bad_request",
 		              "the request head cannot be read");
+	if ((lines = MHD_get_connection_values(conn, MHD_HEADER_KIND, NULL, NULL)) >
+	    (int)cfg->max_headers)
+		return refuse(out, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large",
+		              "the request has %d header lines, more than limits.max_headers (%u)",
+		              lines, (unsigned)cfg->max_headers);
+	if (server_response_room(conn) < SERVER_ROOM_MIN)
+		return refuse(out, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large",
+		              "the request's cookies and query parameters leave no room for the "
+		              "response beside its head");
 	if (!check_fields(conn, method, size->header_size, out))
 		return false;
 	if (c->listener->is_unix &&

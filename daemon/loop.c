@@ -29,9 +29,13 @@ static void reload_report(void *arg, bool is_error, const char *line)
 static void warn_unappliable(const struct config *old, const struct config *new)
 {
 	if (old->client_idle_ms != new->client_idle_ms ||
-	    old->max_connections != new->max_connections)
-		log_warn("timeouts.client_idle and limits.max_connections apply to listeners "
-		         "opened from now on; restart to apply them to the listeners kept open");
+	    old->max_connections != new->max_connections ||
+	    old->max_header_size != new->max_header_size || old->max_headers != new->max_headers)
+		log_warn(
+		    "timeouts.client_idle, limits.max_connections and the memory per "
+		    "connection that limits.max_header_size and limits.max_headers set apply to "
+		    "listeners opened from now on; restart to apply them to the listeners kept "
+		    "open");
 }
 
 void loop_reload(struct app *app)

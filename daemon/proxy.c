@@ -319,6 +319,7 @@ void *proxy_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 	if (strlen(uri) <= ROUTE_TARGET_MAX)
 		req->target = strdup(uri);
 	req->app = app;
+	req->conn = conn;
 	req->rt = runtime_ref(app->rt);
 	req->stats = metrics_unrouted();
 	req->mmethod = MM_OTHER;
@@ -432,6 +433,17 @@ void proxy_drop(struct app *app, struct MHD_Connection *conn)
 			continue;
 		req_stop_upstream(req);
 		req_wake(req);
+	}
+}
+
+void proxy_closed(struct app *app, struct MHD_Connection *conn)
+{
+	struct req *req, *next;
+
+	for (req = app->reqs; req != NULL; req = next) {
+		next = req->next;
+		if (req->conn == conn)
+			req_free(req);
 	}
 }
 

@@ -51,4 +51,11 @@ void proxy_abort(struct app *app, struct MHD_Daemon *mhd);
  */
 void proxy_drop(struct app *app, struct MHD_Connection *conn);
 
+/*
+ * Frees a request on conn that libmicrohttpd never reported completed, as
+ * its connection closes: 0.9.75 drops a request line whose query
+ * parameters overflow its memory pool without telling.
+ */
+void proxy_closed(struct app *app, struct MHD_Connection *conn);
+
 #endif

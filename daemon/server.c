@@ -163,6 +163,7 @@ static void server_notify(void *cls, struct MHD_Connection *conn, void **socket_
 		client_start(cls, conn, socket_context);
 		return;
 	}
+	proxy_closed(cls, conn);
 	if (c == NULL)
 		return;
 	if (c->prev != NULL)
@@ -254,27 +255,23 @@ static void drop_slow_clients(struct app *app, uint64_t now_ms)
 }
 
 /*
- * libmicrohttpd keeps a request's head in one memory pool per connection
- * and answers 431 itself (with a short HTML body) when it runs out. The pool
- * is limits.max_header_size plus room for the parsed header list and the
- * response head, so that the gate sees, and answers with JSON, any head up
- * to a little over that size. It is no bigger: libmicrohttpd zeroes the
- * whole pool after every request, so its size costs CPU per request and
- * resident memory per keep-alive connection.
+ * libmicrohttpd 0.9.7x keeps a request's head in one memory pool per
+ * connection, and beside it a record of MHD_RECORD bytes per header line,
+ * cookie and query parameter; when the pool runs out it answers 431 itself,
+ * with a short HTML body. The pool holds limits.max_header_size of head,
+ * a record for each of limits.max_headers lines, and 8 KiB for the response
+ * head, so the gate sees, and answers with JSON, every head within both
+ * limits and any a little over them. It is no bigger, and not sized for
+ * the worst case (a record for every 3-byte "a:\n" line of a full head,
+ * 22 times max_header_size): libmicrohttpd zeroes the whole pool after
+ * every request, so each byte of it is resident for every keep-alive
+ * connection and is written once per request.
  */
+#define MHD_RECORD 64
+
 static size_t mhd_memory_limit(const struct config *cfg)
 {
-	return (size_t)cfg->max_header_size + 8 * 1024;
-}
-
-static enum MHD_Result count_value(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
-{
-	(void)kind;
-	(void)key;
-	(void)value;
-	++*(size_t *)cls;
-	return MHD_YES;
+	return (size_t)cfg->max_header_size + (size_t)cfg->max_headers * MHD_RECORD + 8 * 1024;
 }
 
 size_t server_response_room(struct MHD_Connection *conn)
@@ -282,13 +279,19 @@ size_t server_response_room(struct MHD_Connection *conn)
 	const struct client *c = server_client(conn);
 	const union MHD_ConnectionInfo *size =
 	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
-	/* libmicrohttpd's record of each request header, and room for a body chunk. */
-	size_t nheaders = 0, used = 2048;
+	int records = MHD_get_connection_values(
+	    conn, (enum MHD_ValueKind)(MHD_HEADER_KIND | MHD_COOKIE_KIND | MHD_GET_ARGUMENT_KIND),
+	    NULL, NULL);
+	/* libmicrohttpd parses cookies in a copy of the (first) Cookie header. */
+	const char *cookie = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Cookie");
+	/* The head, libmicrohttpd's records of it, and room for a body chunk. */
+	size_t used = 2048;
 
-	if (c == NULL || size == NULL)
+	if (c == NULL || size == NULL || records < 0)
 		return 0;
-	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_value, &nheaders);
-	used += size->header_size + nheaders * 64;
+	used += size->header_size + (size_t)records * MHD_RECORD;
+	if (cookie != NULL)
+		used += strlen(cookie) + 16;
 	return c->listener->pool_size > used ? c->listener->pool_size - used : 0;
 }
 

@@ -41,7 +41,10 @@ struct client {
  * About how many bytes of response head still fit in the connection's
  * libmicrohttpd pool beside the request's head (0 when unknown): a longer
  * one would make libmicrohttpd close the connection without a status.
+ * The gate refuses a request that leaves less than SERVER_ROOM_MIN, so that
+ * no request is sent upstream whose answer could not be passed on.
  */
+#define SERVER_ROOM_MIN 4096
 size_t server_response_room(struct MHD_Connection *conn);
 
 /* The client behind a live connection. */

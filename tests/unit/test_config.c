@@ -186,7 +186,8 @@ static bool access_equal(const struct config *a, const struct config *b)
 	    !strs_eq(&a->allowed_hosts, &b->allowed_hosts) ||
 	    !strs_eq(&a->allowed_origins, &b->allowed_origins) ||
 	    a->client_header_ms != b->client_header_ms || a->client_body_ms != b->client_body_ms ||
-	    a->max_header_size != b->max_header_size || a->max_body != b->max_body)
+	    a->max_header_size != b->max_header_size || a->max_headers != b->max_headers ||
+	    a->max_body != b->max_body)
 		return false;
 	for (size_t i = 0; i < a->nlisten; i++) {
 		const struct cfg_listen *x = &a->listen[i], *y = &b->listen[i];
@@ -370,6 +371,7 @@ static void test_example_file(void)
 	if (cfg) {
 		CHECK(cfg->nroutes == 3); /* the defaults: the example routes are commented out */
 		CHECK(cfg->max_connections == 1024 && cfg->replay_body == 65536);
+		CHECK(cfg->max_headers == 100);
 		CHECK(round_trips(cfg));
 	}
 	cfg_free(cfg);
@@ -714,6 +716,10 @@ static void test_bad_values(void)
 	CHECK(fails_with(
 	    "limits:\n  max_connections: 10k\n",
 	    "t.yaml:2:20: max_connections '10k' must be a whole number from 1 to 65535"));
+	CHECK(fails_with("limits:\n  max_headers: 7\n",
+	                 "t.yaml:2:16: max_headers '7' must be a whole number from 8 to 1000"));
+	CHECK(fails_with("limits:\n  max_headers: 1001\n",
+	                 "t.yaml:2:16: max_headers '1001' must be a whole number from 8 to 1000"));
 	/* Messages never carry raw control bytes. */
 	CHECK(
 	    fails_with("log_level: \"a\\tb\"\n",
