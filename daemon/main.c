@@ -162,6 +162,7 @@ static int serve(const char *path)
 		log_errno(LOG_ERROR, "cannot start the %s file watcher", watch_backend());
 		goto out;
 	}
+	runtime_on_token_state(service_changed);
 	if (runtime_watch(app.rt, app.watch) != ZT_OK)
 		log_warn("cannot watch token files; changes are seen on the next 401 or reload");
 	runtime_log_tokens(app.rt);
