@@ -15,7 +15,7 @@
 
 struct MHD_Daemon;
 struct req;
-struct client;
+struct server_conn;
 struct up_curl;
 struct up_h1;
 
@@ -40,7 +40,7 @@ struct listener {
 	char *path;                            /* socket file to remove on close, or NULL */
 	dev_t dev;                             /* ... and its identity, to remove only ours */
 	ino_t ino;
-	struct client *clients; /* open connections (server.c) */
+	struct server_conn *clients; /* open connections (server.c) */
 };
 
 struct app {

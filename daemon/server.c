@@ -6,6 +6,7 @@
 
 #include <microhttpd.h>
 
+#include "client.h"
 #include "log.h"
 #include "os.h"
 #include "peercred.h"
@@ -14,6 +15,24 @@
 #include "service.h"
 #include "sock.h"
 #include "ztp_build.h"
+
+/*
+ * One client connection (libmicrohttpd's socket context), from accept to
+ * close. Its deadline drops a client that is too slow to send a request
+ * (timeouts.client_header, client_body) while others are served.
+ */
+struct server_conn {
+	/* First, so that the socket context is both: what the request path sees. */
+	struct client pub;
+	struct server_conn *next, *prev;
+	struct listener *listener;
+	struct MHD_Connection *conn;
+	int fd;
+	uint64_t deadline_ms;    /* monotonic; 0: none */
+	const char *waiting_for; /* what the deadline waits for, for the log */
+	uint64_t idle_since_ms;  /* keep-alive, between requests: since when; 0: busy */
+	bool evicted;            /* closed to admit a new caller, not gone yet */
+};
 
 /* External polling: the one event loop runs every listener. */
 static const unsigned mhd_flags =
@@ -120,6 +139,25 @@ static void local_address(int fd, char *buf, size_t cap)
 		snprintf(buf, cap, "%s", host);
 }
 
+static void client_deadline(struct client *pub, const char *what, uint32_t ms)
+{
+	struct server_conn *c = (struct server_conn *)(void *)pub;
+
+	c->waiting_for = what;
+	c->deadline_ms = ms > 0 ? os_monotonic_ms() + ms : 0;
+	c->idle_since_ms = 0;
+}
+
+static void client_idle(struct client *pub, uint32_t ms)
+{
+	struct server_conn *c = (struct server_conn *)(void *)pub;
+
+	client_deadline(pub, "the next request", ms);
+	c->idle_since_ms = os_monotonic_ms();
+}
+
+static const struct client_ops client_ops = {client_deadline, client_idle};
+
 static void client_start(struct app *app, struct MHD_Connection *conn, void **socket_context)
 {
 	struct listener *l = find_listener(app, conn);
@@ -127,37 +165,46 @@ static void client_start(struct app *app, struct MHD_Connection *conn, void **so
 	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	const union MHD_ConnectionInfo *addr =
 	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	struct client *c;
+	struct server_conn *c;
+	struct client *pub;
 
 	if (l == NULL || fd == NULL || (c = calloc(1, sizeof(*c))) == NULL)
-		return; /* the gate refuses its requests (server_client() is NULL) */
+		return; /* the gate refuses its requests (no socket context) */
+	pub = &c->pub;
+	pub->ops = &client_ops;
+	pub->bound = l->bound;
+	pub->is_unix = l->is_unix;
+	pub->status_only = l->status_only;
+	pub->allow_uids = &l->allow_uids;
+	pub->allow_gids = &l->allow_gids;
+	pub->pool_size = l->pool_size;
 	c->listener = l;
 	c->conn = conn;
 	c->fd = fd->connect_fd;
 	if (l->is_unix) {
-		c->peer_known = peercred_get(c->fd, &c->peer) == ZT_OK;
-		if (c->peer_known)
-			snprintf(c->addr, sizeof(c->addr), "uid %u on %s", (unsigned)c->peer.uid,
-			         l->bound);
+		pub->peer_known = peercred_get(c->fd, &pub->peer) == ZT_OK;
+		if (pub->peer_known)
+			snprintf(pub->addr, sizeof(pub->addr), "uid %u on %s",
+			         (unsigned)pub->peer.uid, l->bound);
 		else
 			log_errno(LOG_WARN, "cannot tell who connected to %s", l->bound);
 	}
-	if (!c->peer_known && addr != NULL)
-		server_format_addr(addr->client_addr, c->addr, sizeof(c->addr));
+	if (!pub->peer_known && addr != NULL)
+		server_format_addr(addr->client_addr, pub->addr, sizeof(pub->addr));
 	if (!l->is_unix)
-		local_address(c->fd, c->local, sizeof(c->local));
+		local_address(c->fd, pub->local, sizeof(pub->local));
 	c->next = l->clients;
 	if (l->clients != NULL)
 		l->clients->prev = c;
 	l->clients = c;
-	server_client_deadline(c, "the request headers", app->rt->cfg->client_header_ms);
-	*socket_context = c;
+	client_deadline(pub, "the request headers", app->rt->cfg->client_header_ms);
+	*socket_context = pub;
 }
 
 static void server_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
-	struct client *c = *socket_context;
+	struct server_conn *c = *socket_context;
 
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		client_start(cls, conn, socket_context);
@@ -175,41 +222,17 @@ static void server_notify(void *cls, struct MHD_Connection *conn, void **socket_
 	*socket_context = NULL;
 }
 
-struct client *server_client(struct MHD_Connection *conn)
-{
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-
-	return ci != NULL ? ci->socket_context : NULL;
-}
-
-void server_client_deadline(struct client *c, const char *what, uint32_t ms)
-{
-	if (c == NULL)
-		return;
-	c->waiting_for = what;
-	c->deadline_ms = ms > 0 ? os_monotonic_ms() + ms : 0;
-	c->idle_since_ms = 0;
-}
-
-void server_client_idle(struct client *c, uint32_t ms)
-{
-	server_client_deadline(c, "the next request", ms);
-	if (c != NULL)
-		c->idle_since_ms = os_monotonic_ms();
-}
-
 /*
  * At the connection limit libmicrohttpd stops accepting, so idle keep-alive
  * connections (tools that pool them) would keep new callers out until they
  * time out. The longest-idle one is closed instead, one at a time, while
  * someone waits to connect. Returns it, or NULL when every client is busy.
  */
-static struct client *longest_idle(const struct listener *l)
+static struct server_conn *longest_idle(const struct listener *l)
 {
-	struct client *best = NULL;
+	struct server_conn *best = NULL;
 
-	for (struct client *c = l->clients; c != NULL; c = c->next) {
+	for (struct server_conn *c = l->clients; c != NULL; c = c->next) {
 		if (c->evicted)
 			return NULL; /* one is on its way out already */
 		if (c->idle_since_ms != 0 &&
@@ -221,13 +244,13 @@ static struct client *longest_idle(const struct listener *l)
 
 static void evict_idle(struct listener *l)
 {
-	struct client *c = longest_idle(l);
+	struct server_conn *c = longest_idle(l);
 
 	if (c == NULL)
 		return;
 	log_info("closed the idle connection from %s to admit a new caller: %s is at "
 	         "limits.max_connections (%u)",
-	         c->addr[0] ? c->addr : l->bound, l->bound, l->max_conns);
+	         c->pub.addr[0] ? c->pub.addr : l->bound, l->bound, l->max_conns);
 	c->evicted = true;
 	c->deadline_ms = 0;
 	sock_shutdown(c->fd);
@@ -241,11 +264,11 @@ static void evict_idle(struct listener *l)
 static void drop_slow_clients(struct app *app, uint64_t now_ms)
 {
 	for (struct listener *l = app->listeners; l != NULL; l = l->next) {
-		for (struct client *c = l->clients; c != NULL; c = c->next) {
+		for (struct server_conn *c = l->clients; c != NULL; c = c->next) {
 			if (c->deadline_ms == 0 || now_ms < c->deadline_ms)
 				continue;
 			log_warn("dropped the connection from %s: %s did not arrive in time",
-			         c->addr[0] ? c->addr : l->bound, c->waiting_for);
+			         c->pub.addr[0] ? c->pub.addr : l->bound, c->waiting_for);
 			c->deadline_ms = 0;
 			proxy_drop(app, c->conn);
 			sock_shutdown(c->fd);
@@ -265,31 +288,6 @@ static void drop_slow_clients(struct app *app, uint64_t now_ms)
 static size_t mhd_memory_limit(const struct config *cfg)
 {
 	return (size_t)cfg->max_header_size + 8 * 1024;
-}
-
-static enum MHD_Result count_value(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
-{
-	(void)kind;
-	(void)key;
-	(void)value;
-	++*(size_t *)cls;
-	return MHD_YES;
-}
-
-size_t server_response_room(struct MHD_Connection *conn)
-{
-	const struct client *c = server_client(conn);
-	const union MHD_ConnectionInfo *size =
-	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
-	/* libmicrohttpd's record of each request header, and room for a body chunk. */
-	size_t nheaders = 0, used = 2048;
-
-	if (c == NULL || size == NULL)
-		return 0;
-	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_value, &nheaders);
-	used += size->header_size + nheaders * 64;
-	return c->listener->pool_size > used ? c->listener->pool_size - used : 0;
 }
 
 /*
@@ -639,7 +637,7 @@ bool server_wait_fds(struct app *app, sock_push_fn push, void *arg, int *timeout
 /* Whether a client closed by evict_idle() is still open. */
 static bool evicting(const struct listener *l)
 {
-	for (const struct client *c = l->clients; c != NULL; c = c->next)
+	for (const struct server_conn *c = l->clients; c != NULL; c = c->next)
 		if (c->evicted)
 			return true;
 	return false;
