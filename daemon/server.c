@@ -16,6 +16,29 @@
 #include "sock.h"
 #include "ztp_build.h"
 
+/* One libmicrohttpd daemon on one address. */
+struct listener {
+	struct listener *next;
+	char *text;      /* address as configured */
+	char bound[128]; /* address actually bound, for logs */
+	struct MHD_Daemon *mhd;
+	int epoll_fd;         /* MHD's, to wait on */
+	bool retiring;        /* accepts nothing new; closed once idle or at its deadline */
+	bool status_only;     /* serves only the status paths (status.listen) */
+	size_t pool_size;     /* libmicrohttpd's memory per connection */
+	unsigned max_conns;   /* its connection limit (limits.max_connections when opened) */
+	bool watch_listen;    /* at the limit: the listening socket is the first fd waited on */
+	uint64_t deadline_ms; /* monotonic, when retiring */
+	/* The last wait: how many descriptors it had, when its timeout is due. */
+	size_t wait_n;
+	uint64_t due_ms;
+	/* Access: callers on a unix socket, and the socket file we made. */
+	bool is_unix;
+	struct acc_ids allow_uids, allow_gids; /* copies of the configured lists */
+	struct sock_file file;                 /* the socket file we made (sock.h) */
+	struct server_conn *clients;           /* open connections */
+};
+
 /*
  * One client connection (libmicrohttpd's socket context), from accept to
  * close. Its deadline drops a client that is too slow to send a request
@@ -87,7 +110,7 @@ static bool copy_ids(struct acc_ids *dst, const struct acc_ids *src)
 
 static void listener_free(struct listener *l)
 {
-	sock_unix_remove(l);
+	sock_unix_remove(&l->file);
 	free(l->allow_uids.v);
 	free(l->allow_gids.v);
 	free(l->text);
@@ -313,6 +336,17 @@ static bool listener_permitted(const struct config *cfg, const struct cfg_listen
 	return false;
 }
 
+/* A listener's socket file: a reload that changes a unix socket's options replaces it. */
+static bool socket_file_ours(void *arg, dev_t dev, ino_t ino)
+{
+	const struct app *app = arg;
+
+	for (const struct listener *l = app->listeners; l != NULL; l = l->next)
+		if (l->file.path != NULL && l->file.dev == dev && l->file.ino == ino)
+			return true;
+	return false;
+}
+
 /* fd: a listening socket to serve on (cl->addr is its address), or -1 to bind cl's address. */
 static enum zt_err listener_open(struct app *app, const struct config *cfg,
                                  const struct cfg_listen *cl, int fd, struct listener **out)
@@ -337,7 +371,8 @@ static enum zt_err listener_open(struct app *app, const struct config *cfg,
 	}
 	if (fd != -1)
 		server_format_addr((const struct sockaddr *)&cl->addr, l->bound, sizeof(l->bound));
-	else if ((fd = l->is_unix ? sock_listen_unix(app, cl, l)
+	else if ((fd = l->is_unix ? sock_listen_unix(cl, socket_file_ours, app, &l->file, l->bound,
+	                                             sizeof(l->bound))
 	                          : sock_listen_tcp(cl, l->bound, sizeof(l->bound))) == -1) {
 		log_error("cannot listen on %s: %s", cl->text, sock_strerror(errno));
 		listener_free(l);
@@ -388,7 +423,7 @@ static void listener_retire(struct listener *l, uint64_t deadline_ms)
 	l->deadline_ms = deadline_ms;
 	if ((fd = MHD_quiesce_daemon(l->mhd)) != MHD_INVALID_SOCKET)
 		sock_close((int)fd);
-	sock_unix_remove(l);
+	sock_unix_remove(&l->file);
 	log_info("stopped listening on %s", l->bound);
 }
 
@@ -556,6 +591,21 @@ size_t server_listeners(const struct app *app)
 	for (const struct listener *l = app->listeners; l != NULL; l = l->next)
 		n += !l->retiring;
 	return n;
+}
+
+bool server_listener_at(const struct app *app, size_t i, struct server_listener_info *out)
+{
+	const struct listener *l = app->listeners;
+
+	for (; l != NULL && i > 0; l = l->next)
+		i--;
+	if (l == NULL)
+		return false;
+	out->text = l->text;
+	out->bound = l->bound;
+	out->status_only = l->status_only;
+	out->retiring = l->retiring;
+	return true;
 }
 
 unsigned server_connections(const struct app *app)

@@ -58,4 +58,15 @@ unsigned server_connections(const struct app *app);
 /* Listeners accepting connections (not retiring). */
 size_t server_listeners(const struct app *app);
 
+/* What the status page shows of a listener. */
+struct server_listener_info {
+	const char *text;  /* address as configured */
+	const char *bound; /* address actually bound */
+	bool status_only;  /* serves only the status paths */
+	bool retiring;     /* closing once its connections end */
+};
+
+/* The i-th listener, counting every one (retiring too); false past the last. */
+bool server_listener_at(const struct app *app, size_t i, struct server_listener_info *out);
+
 #endif

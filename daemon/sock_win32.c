@@ -48,18 +48,22 @@ int sock_listen_tcp(const struct cfg_listen *cl, char *bound, size_t cap)
 	return (int)s;
 }
 
-int sock_listen_unix(struct app *app, const struct cfg_listen *cl, struct listener *l)
+int sock_listen_unix(const struct cfg_listen *cl, sock_file_ours_fn ours, void *arg,
+                     struct sock_file *f, char *bound, size_t cap)
 {
-	(void)app;
 	(void)cl;
-	(void)l;
+	(void)ours;
+	(void)arg;
+	(void)f;
+	(void)bound;
+	(void)cap;
 	errno = WSAEAFNOSUPPORT;
 	return -1;
 }
 
-void sock_unix_remove(struct listener *l)
+void sock_unix_remove(struct sock_file *f)
 {
-	(void)l;
+	(void)f;
 }
 
 const char *sock_strerror(int err)

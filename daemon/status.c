@@ -255,17 +255,17 @@ static unsigned serve_health(struct app *app, bool live, struct sbuf *b)
 
 static void write_listeners(const struct app *app, struct sbuf *b)
 {
-	size_t n = 0;
+	struct server_listener_info l;
 
 	sbuf_put(b, "[");
-	for (const struct listener *l = app->listeners; l != NULL; l = l->next) {
+	for (size_t n = 0; server_listener_at(app, n, &l); n++) {
 		bool first = true;
 
-		sbuf_put(b, n++ ? ",{" : "{");
-		json_str(b, &first, "address", l->text);
-		json_str(b, &first, "bound", l->bound);
-		json_bool(b, &first, "status_only", l->status_only);
-		json_bool(b, &first, "retiring", l->retiring);
+		sbuf_put(b, n ? ",{" : "{");
+		json_str(b, &first, "address", l.text);
+		json_str(b, &first, "bound", l.bound);
+		json_bool(b, &first, "status_only", l.status_only);
+		json_bool(b, &first, "retiring", l.retiring);
 		sbuf_put(b, "}");
 	}
 	sbuf_put(b, "]");
@@ -525,6 +525,7 @@ static void table_row(struct sbuf *b, char cells[NCOLS][CELL_MAX], const size_t 
 static void serve_status_text(struct app *app, bool ok, struct sbuf *b)
 {
 	struct runtime *rt = app->rt;
+	struct server_listener_info l;
 	char cells[NCOLS][CELL_MAX], up[32], when[48];
 	size_t width[NCOLS], nproblems = 0;
 
@@ -545,9 +546,9 @@ static void serve_status_text(struct app *app, bool ok, struct sbuf *b)
 	for (size_t i = 0; i < st.reload.nlines && !st.reload.ok; i++)
 		sbuf_printf(b, "  %s\n", st.reload.lines[i]);
 	sbuf_put(b, "listening:");
-	for (const struct listener *l = app->listeners; l != NULL; l = l->next)
-		sbuf_printf(b, " %s%s%s", l->bound, l->status_only ? " (status only)" : "",
-		            l->retiring ? " (closing)" : "");
+	for (size_t i = 0; server_listener_at(app, i, &l); i++)
+		sbuf_printf(b, " %s%s%s", l.bound, l.status_only ? " (status only)" : "",
+		            l.retiring ? " (closing)" : "");
 	sbuf_put(b, "\n\n");
 
 	for (int c = 0; c < NCOLS; c++) {
