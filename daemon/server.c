@@ -352,6 +352,7 @@ static enum zt_err listener_open(struct app *app, const struct config *cfg,
                                  const struct cfg_listen *cl, int fd, struct listener **out)
 {
 	struct listener *l;
+	struct sockaddr_storage bound;
 	const union MHD_DaemonInfo *info = NULL;
 	unsigned idle_s = cfg->client_idle_ms ? (cfg->client_idle_ms + 999) / 1000 : 0;
 
@@ -371,9 +372,12 @@ static enum zt_err listener_open(struct app *app, const struct config *cfg,
 	}
 	if (fd != -1)
 		server_format_addr((const struct sockaddr *)&cl->addr, l->bound, sizeof(l->bound));
-	else if ((fd = l->is_unix ? sock_listen_unix(cl, socket_file_ours, app, &l->file, l->bound,
-	                                             sizeof(l->bound))
-	                          : sock_listen_tcp(cl, l->bound, sizeof(l->bound))) == -1) {
+	else if (l->is_unix)
+		fd = sock_listen_unix(cl, socket_file_ours, app, &l->file, l->bound,
+		                      sizeof(l->bound));
+	else if ((fd = sock_listen_tcp(cl, &bound)) != -1)
+		server_format_addr((const struct sockaddr *)&bound, l->bound, sizeof(l->bound));
+	if (fd == -1) {
 		log_error("cannot listen on %s: %s", cl->text, sock_strerror(errno));
 		listener_free(l);
 		return ZT_ERR_IO;
@@ -593,7 +597,7 @@ size_t server_listeners(const struct app *app)
 	return n;
 }
 
-bool server_listener_at(const struct app *app, size_t i, struct server_listener_info *out)
+bool server_listener_at(const struct app *app, size_t i, struct status_listener *out)
 {
 	const struct listener *l = app->listeners;
 

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "err.h"
 #include "sock.h"
+#include "status.h"
 
 /*
  * Makes app's listeners match cfg->listen: keeps those already open, opens
@@ -58,15 +59,7 @@ unsigned server_connections(const struct app *app);
 /* Listeners accepting connections (not retiring). */
 size_t server_listeners(const struct app *app);
 
-/* What the status page shows of a listener. */
-struct server_listener_info {
-	const char *text;  /* address as configured */
-	const char *bound; /* address actually bound */
-	bool status_only;  /* serves only the status paths */
-	bool retiring;     /* closing once its connections end */
-};
-
-/* The i-th listener, counting every one (retiring too); false past the last. */
-bool server_listener_at(const struct app *app, size_t i, struct server_listener_info *out);
+/* The i-th listener, retiring ones too, for the status page; false past the last. */
+bool server_listener_at(const struct app *app, size_t i, struct status_listener *out);
 
 #endif

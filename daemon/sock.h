@@ -20,10 +20,10 @@ typedef bool (*sock_push_fn)(void *arg, int fd, short events);
 
 /*
  * A listening TCP socket on cl->addr: non-blocking, not inherited by child
- * processes. bound gets the address actually bound, for logs. Returns -1
- * with errno set on failure.
+ * processes. bound gets the address actually bound (the port the system
+ * chose for port 0). Returns -1 with errno set on failure.
  */
-int sock_listen_tcp(const struct cfg_listen *cl, char *bound, size_t cap);
+int sock_listen_tcp(const struct cfg_listen *cl, struct sockaddr_storage *bound);
 
 /* A unix socket file we made, and its identity, so that only our own is removed. */
 struct sock_file {

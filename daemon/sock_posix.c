@@ -12,7 +12,6 @@
 
 #include "config.h"
 #include "log.h"
-#include "server.h"
 #include "sock.h"
 
 /* SIGPIPE is ignored anyway (signals.c); MSG_NOSIGNAL only saves the signal. */
@@ -22,10 +21,9 @@
 
 #define LISTEN_BACKLOG 511
 
-int sock_listen_tcp(const struct cfg_listen *cl, char *bound, size_t cap)
+int sock_listen_tcp(const struct cfg_listen *cl, struct sockaddr_storage *bound)
 {
-	struct sockaddr_storage ss;
-	socklen_t sslen = sizeof(ss);
+	socklen_t len = sizeof(*bound);
 	int fd, one = 1, saved;
 
 	fd = socket(cl->addr.ss_family, SOCK_STREAM, 0);
@@ -37,13 +35,12 @@ int sock_listen_tcp(const struct cfg_listen *cl, char *bound, size_t cap)
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
 	    bind(fd, (const struct sockaddr *)&cl->addr, cl->addrlen) == -1 ||
 	    listen(fd, LISTEN_BACKLOG) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1) {
+	    getsockname(fd, (struct sockaddr *)bound, &len) == -1) {
 		saved = errno;
 		close(fd);
 		errno = saved;
 		return -1;
 	}
-	server_format_addr((struct sockaddr *)&ss, bound, cap);
 	return fd;
 }
 
