@@ -6,10 +6,10 @@
 #include <microhttpd.h>
 
 #include "access.h"
+#include "client.h"
 #include "gate.h"
 #include "headers.h"
 #include "log.h"
-#include "server.h"
 
 ZT_PRINTF(4, 5)
 static bool refuse(struct gate_refusal *out, unsigned status, const char *code, const char *fmt,
@@ -128,8 +128,8 @@ static enum MHD_Result check_field(void *cls, enum MHD_ValueKind kind, const cha
  * RFC 9112 framing and RFC 9110 field syntax: what an upstream could read
  * differently from libmicrohttpd is refused, never passed on.
  */
-static bool check_fields(struct MHD_Connection *conn, const char *method, size_t head_size,
-                         struct gate_refusal *out)
+static bool check_fields(struct MHD_Connection *conn, const struct client *c, const char *method,
+                         size_t head_size, struct gate_refusal *out)
 {
 	struct fields f = {.head = method, .end = method + head_size};
 
@@ -146,7 +146,7 @@ static bool check_fields(struct MHD_Connection *conn, const char *method, size_t
 		        "or Sec-Fetch-Site header";
 	if (f.why == NULL)
 		return true;
-	log_warn("refused a request from %s: %s", server_client(conn)->addr, f.why);
+	log_warn("refused a request from %s: %s", c->addr, f.why);
 	return refuse(out, MHD_HTTP_BAD_REQUEST, "bad_request", "the request has %s", f.why);
 }
 
@@ -177,10 +177,29 @@ static bool check_caller(const struct client *c, const struct acc_ids *uids,
 	              "%s may not use %s (allow_uids / allow_gids)", who, where);
 }
 
-bool gate_request(struct MHD_Connection *conn, const struct config *cfg, const char *method,
-                  struct gate_refusal *out)
+size_t gate_response_room(struct MHD_Connection *conn, const struct client *c)
 {
-	const struct client *c = server_client(conn);
+	const union MHD_ConnectionInfo *size =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	int records = MHD_get_connection_values(
+	    conn, (enum MHD_ValueKind)(MHD_HEADER_KIND | MHD_COOKIE_KIND | MHD_GET_ARGUMENT_KIND),
+	    NULL, NULL);
+	/* libmicrohttpd parses cookies in a copy of the (first) Cookie header. */
+	const char *cookie = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Cookie");
+	/* The head, libmicrohttpd's records of it, and room for a body chunk. */
+	size_t used = 2048;
+
+	if (c == NULL || size == NULL || records < 0)
+		return 0;
+	used += size->header_size + (size_t)records * CLIENT_MHD_RECORD;
+	if (cookie != NULL)
+		used += strlen(cookie) + 16;
+	return c->pool_size > used ? c->pool_size - used : 0;
+}
+
+bool gate_request(struct MHD_Connection *conn, const struct client *c, const struct config *cfg,
+                  const char *method, struct gate_refusal *out)
+{
 	const union MHD_ConnectionInfo *size =
 	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
 	struct acc_browser b = {0};
@@ -203,22 +222,20 @@ bool gate_request(struct MHD_Connection *conn, const struct config *cfg, const c
 		return refuse(out, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large",
 		              "the request has %d header lines, more than limits.max_headers (%u)",
 		              lines, (unsigned)cfg->max_headers);
-	if (server_response_room(conn) < SERVER_ROOM_MIN)
+	if (gate_response_room(conn, c) < GATE_ROOM_MIN)
 		return refuse(out, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large",
 		              "the request's cookies and query parameters leave no room for the "
 		              "response beside its head");
-	if (!check_fields(conn, method, size->header_size, out))
+	if (!check_fields(conn, c, method, size->header_size, out))
 		return false;
-	if (c->listener->is_unix &&
-	    !check_caller(c, &c->listener->allow_uids, &c->listener->allow_gids, c->listener->bound,
-	                  out))
+	if (c->is_unix && !check_caller(c, c->allow_uids, c->allow_gids, c->bound, out))
 		return false;
 	/*
 	 * A DNS-rebinding page talks to us under its own name; unix sockets have no
 	 * such name, and neither has the address the client connected to (a page
 	 * cannot rebind an IP address), which remote clients of allow_remote send.
 	 */
-	if (!c->listener->is_unix) {
+	if (!c->is_unix) {
 		char *local[] = {(char *)c->local};
 
 		host = header(conn, MHD_HTTP_HEADER_HOST);
@@ -288,8 +305,8 @@ static bool declared_length(struct MHD_Connection *conn, unsigned long long *out
 	return true;
 }
 
-bool gate_route(struct MHD_Connection *conn, const struct cfg_route *route, const char *method,
-                const char *path, size_t len, struct gate_refusal *out)
+bool gate_route(struct MHD_Connection *conn, const struct client *c, const struct cfg_route *route,
+                const char *method, const char *path, size_t len, struct gate_refusal *out)
 {
 	static char *const read_only[] = {"GET", "HEAD"};
 	/*
@@ -304,7 +321,6 @@ bool gate_route(struct MHD_Connection *conn, const struct cfg_route *route, cons
 	size_t nmethods = route->read_only       ? 2
 	                  : route->methods.n > 0 ? route->methods.n
 	                                         : sizeof(by_default) / sizeof(by_default[0]);
-	const struct client *c = server_client(conn);
 	char where[1100];
 	unsigned long long cl;
 	enum acc_path_verdict pv;

@@ -129,6 +129,9 @@ static void log_routes(const struct config *cfg)
 	}
 }
 
+/* The status page reads the listeners through these (status.c sits below server.c). */
+static const struct status_server status_view = {server_connections, server_listener_at};
+
 static int serve(const char *path)
 {
 	struct app app = {.config_path = path};
@@ -153,7 +156,7 @@ static int serve(const char *path)
 		log_error("out of memory");
 		return EXIT_OSERR;
 	}
-	status_started(app.rt);
+	status_started(app.rt, &status_view);
 	if (upstream_open(&app) != ZT_OK) {
 		log_error("cannot set up the upstream clients");
 		goto out;
@@ -162,6 +165,7 @@ static int serve(const char *path)
 		log_errno(LOG_ERROR, "cannot start the %s file watcher", watch_backend());
 		goto out;
 	}
+	runtime_on_token_state(service_changed);
 	if (runtime_watch(app.rt, app.watch) != ZT_OK)
 		log_warn("cannot watch token files; changes are seen on the next 401 or reload");
 	runtime_log_tokens(app.rt);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "client.h"
 #include "compat.h"
 #include "gate.h"
 #include "log.h"
@@ -18,9 +19,24 @@
 #include "proxy.h"
 #include "proxy_impl.h"
 #include "route.h"
-#include "server.h"
 #include "status.h"
 #include "upstream.h"
+
+/* server.c's record of conn (client.h): its socket context, NULL when it has none. */
+static struct client *conn_client(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* The way back to server.c: the client's deadline, ms == 0 for none (client.h). */
+static void client_deadline(struct client *c, const char *what, uint32_t ms)
+{
+	if (c != NULL)
+		c->ops->deadline(c, what, ms);
+}
 
 void req_wake(struct req *req)
 {
@@ -128,18 +144,6 @@ static void req_status(struct req *req, const char *method, const struct target 
 	req->err_type = r.type;
 }
 
-/* Whether the request came in on a listener that serves only the status paths. */
-static bool req_status_only(const struct req *req)
-{
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_DAEMON);
-
-	for (const struct listener *l = req->app->listeners; ci != NULL && l != NULL; l = l->next)
-		if (l->mhd == ci->daemon)
-			return l->status_only;
-	return false;
-}
-
 static void fail_gate(struct req *req, const struct gate_refusal *g)
 {
 	req_fail(req, g->status, g->code, g->message, NULL);
@@ -167,7 +171,7 @@ static void req_start(struct req *req, const char *method)
 		req_fail(req, MHD_HTTP_BAD_REQUEST, "bad_request", route_target_error(terr), NULL);
 		return;
 	}
-	if (!gate_request(req->conn, cfg, method, &refusal)) {
+	if (!gate_request(req->conn, req->client, cfg, method, &refusal)) {
 		fail_gate(req, &refusal);
 		return;
 	}
@@ -181,7 +185,8 @@ static void req_start(struct req *req, const char *method)
 		req_status(req, method, &fwd);
 		return;
 	}
-	if (req_status_only(req)) {
+	/* The listener it came in on serves only the status paths. */
+	if (req->client != NULL && req->client->status_only) {
 		req_fail(req, MHD_HTTP_NOT_FOUND, "no_route",
 		         "this address serves only the status paths", NULL);
 		return;
@@ -192,7 +197,7 @@ static void req_start(struct req *req, const char *method)
 		return;
 	}
 	req->stats = req->rt->route_stats[req->route - cfg->routes];
-	if (!gate_route(req->conn, req->route, method, npath, nlen, &refusal)) {
+	if (!gate_route(req->conn, req->client, req->route, method, npath, nlen, &refusal)) {
 		fail_gate(req, &refusal);
 		return;
 	}
@@ -291,7 +296,7 @@ static enum MHD_Result req_respond(struct req *req)
 			         "upstream answered with an invalid status", NULL);
 			return req_queue_error(req);
 		}
-		if (response_head_size(req) > server_response_room(req->conn)) {
+		if (response_head_size(req) > gate_response_room(req->conn, req->client)) {
 			log_warn(
 			    "route %s: upstream response head of about %zu bytes is too large to "
 			    "pass on beside this request's head",
@@ -310,12 +315,13 @@ static enum MHD_Result req_respond(struct req *req)
 void *proxy_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	struct app *app = cls;
+	struct client *c = conn_client(conn);
 	struct req *req;
 
-	server_client_deadline(server_client(conn), "the request headers",
-	                       app->rt->cfg->client_header_ms);
+	client_deadline(c, "the request headers", app->rt->cfg->client_header_ms);
 	if ((req = calloc(1, sizeof(*req))) == NULL)
 		return NULL;
+	req->client = c;
 	if (strlen(uri) <= ROUTE_TARGET_MAX)
 		req->target = strdup(uri);
 	req->app = app;
@@ -353,15 +359,15 @@ enum MHD_Result proxy_access(void *cls, struct MHD_Connection *conn, const char 
 		/* A refused body is not read: answering now makes libmicrohttpd close instead. */
 		if (req->err_status != 0 && declares_body(conn))
 			return req_queue_error(req);
-		server_client_deadline(server_client(conn), "the request body",
-		                       declares_body(conn) ? req->rt->cfg->client_body_ms : 0);
+		client_deadline(req->client, "the request body",
+		                declares_body(conn) ? req->rt->cfg->client_body_ms : 0);
 		return MHD_YES;
 	}
 	if (*upload_data_size != 0)
 		return req_upload(req, upload_data, upload_data_size);
 	if (!req->body_done) {
 		req->body_done = true;
-		server_client_deadline(server_client(conn), NULL, 0);
+		client_deadline(req->client, NULL, 0);
 		upstream_send_more(req); /* lets it see the end */
 	}
 	return req_respond(req);
@@ -393,10 +399,11 @@ void proxy_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 {
 	struct app *app = cls;
 	struct req *req = *req_cls;
+	struct client *c = conn_client(conn);
 
 	/* Keep-alive: the next request may wait the idle time, then has its own. */
-	server_client_idle(server_client(conn),
-	                   app->rt->cfg->client_idle_ms + app->rt->cfg->client_header_ms);
+	if (c != NULL)
+		c->ops->idle(c, app->rt->cfg->client_idle_ms + app->rt->cfg->client_header_ms);
 	if (req == NULL)
 		return;
 	metrics_request(req->stats, req->mmethod, req->sent_status, req->body_total,

@@ -11,7 +11,10 @@
 #include "app.h"
 #include "sock.h"
 
-/* libmicrohttpd callbacks; their closure is the struct app. */
+/*
+ * libmicrohttpd callbacks; their closure is the struct app, and each
+ * connection's socket context is server.c's struct client (client.h).
+ */
 void *proxy_uri_log(void *cls, const char *uri, struct MHD_Connection *conn);
 enum MHD_Result proxy_access(void *cls, struct MHD_Connection *conn, const char *url,
                              const char *method, const char *version, const char *upload_data,

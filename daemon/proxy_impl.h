@@ -27,12 +27,15 @@
 /* Bytes buffered per direction before the other side is paused. */
 #define STREAM_BUF (64 * 1024)
 
+struct client;
+
 struct req {
 	struct req *next, *prev;
 	struct app *app;
 	struct runtime *rt;
 	struct MHD_Connection *conn;
-	char *target; /* raw request target; NULL when it was too long */
+	struct client *client; /* server.c's record of conn (client.h), or NULL */
+	char *target;          /* raw request target; NULL when it was too long */
 	const struct cfg_route *route;
 	bool started;
 	bool suspended;

@@ -4,7 +4,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "runtime.h"
-#include "service.h"
 
 static void runtime_free(struct runtime *rt)
 {
@@ -126,6 +125,13 @@ bool runtime_token_refresh(struct token *t)
 	return changed;
 }
 
+static void (*token_state_hook)(void);
+
+void runtime_on_token_state(void (*fn)(void))
+{
+	token_state_hook = fn;
+}
+
 static void runtime_token_changed(void *arg)
 {
 	struct token *t = arg;
@@ -140,8 +146,8 @@ static void runtime_token_changed(void *arg)
 		         t->reason, token_usable(t) ? "" : " (none yet)");
 	else if (t->state != before)
 		log_info("token '%s' (%s) is readable again", t->cfg->name, src);
-	if (t->state != before)
-		service_changed(); /* the status line shows each token's state */
+	if (t->state != before && token_state_hook != NULL)
+		token_state_hook();
 }
 
 enum zt_err runtime_watch(struct runtime *rt, struct watch *w)

@@ -45,6 +45,12 @@ struct runtime *runtime_ref(struct runtime *rt);
 /* Drops a reference; the last one stops watching and frees everything. */
 void runtime_unref(struct runtime *rt);
 
+/*
+ * fn is called when a watched token's state changes: main.c registers the
+ * service manager's status line (service.h), which shows each token's state.
+ */
+void runtime_on_token_state(void (*fn)(void));
+
 /* Starts watching the runtime's file tokens with w (borrowed until unwatch). */
 ZT_WUR enum zt_err runtime_watch(struct runtime *rt, struct watch *w);
 void runtime_unwatch(struct runtime *rt);

@@ -6,6 +6,7 @@
 
 #include <microhttpd.h>
 
+#include "client.h"
 #include "log.h"
 #include "os.h"
 #include "peercred.h"
@@ -14,6 +15,47 @@
 #include "service.h"
 #include "sock.h"
 #include "ztp_build.h"
+
+/* One libmicrohttpd daemon on one address. */
+struct listener {
+	struct listener *next;
+	char *text;      /* address as configured */
+	char bound[128]; /* address actually bound, for logs */
+	struct MHD_Daemon *mhd;
+	int epoll_fd;         /* MHD's, to wait on */
+	bool retiring;        /* accepts nothing new; closed once idle or at its deadline */
+	bool status_only;     /* serves only the status paths (status.listen) */
+	size_t pool_size;     /* libmicrohttpd's memory per connection */
+	unsigned max_conns;   /* its connection limit (limits.max_connections when opened) */
+	bool watch_listen;    /* at the limit: the listening socket is the first fd waited on */
+	uint64_t deadline_ms; /* monotonic, when retiring */
+	/* The last wait: how many descriptors it had, when its timeout is due. */
+	size_t wait_n;
+	uint64_t due_ms;
+	/* Access: callers on a unix socket, and the socket file we made. */
+	bool is_unix;
+	struct acc_ids allow_uids, allow_gids; /* copies of the configured lists */
+	struct sock_file file;                 /* the socket file we made (sock.h) */
+	struct server_conn *clients;           /* open connections */
+};
+
+/*
+ * One client connection (libmicrohttpd's socket context), from accept to
+ * close. Its deadline drops a client that is too slow to send a request
+ * (timeouts.client_header, client_body) while others are served.
+ */
+struct server_conn {
+	/* First, so that the socket context is both: what the request path sees. */
+	struct client pub;
+	struct server_conn *next, *prev;
+	struct listener *listener;
+	struct MHD_Connection *conn;
+	int fd;
+	uint64_t deadline_ms;    /* monotonic; 0: none */
+	const char *waiting_for; /* what the deadline waits for, for the log */
+	uint64_t idle_since_ms;  /* keep-alive, between requests: since when; 0: busy */
+	bool evicted;            /* closed to admit a new caller, not gone yet */
+};
 
 /* External polling: the one event loop runs every listener. */
 static const unsigned mhd_flags =
@@ -68,7 +110,7 @@ static bool copy_ids(struct acc_ids *dst, const struct acc_ids *src)
 
 static void listener_free(struct listener *l)
 {
-	sock_unix_remove(l);
+	sock_unix_remove(&l->file);
 	free(l->allow_uids.v);
 	free(l->allow_gids.v);
 	free(l->text);
@@ -120,6 +162,25 @@ static void local_address(int fd, char *buf, size_t cap)
 		snprintf(buf, cap, "%s", host);
 }
 
+static void client_deadline(struct client *pub, const char *what, uint32_t ms)
+{
+	struct server_conn *c = (struct server_conn *)(void *)pub;
+
+	c->waiting_for = what;
+	c->deadline_ms = ms > 0 ? os_monotonic_ms() + ms : 0;
+	c->idle_since_ms = 0;
+}
+
+static void client_idle(struct client *pub, uint32_t ms)
+{
+	struct server_conn *c = (struct server_conn *)(void *)pub;
+
+	client_deadline(pub, "the next request", ms);
+	c->idle_since_ms = os_monotonic_ms();
+}
+
+static const struct client_ops client_ops = {client_deadline, client_idle};
+
 static void client_start(struct app *app, struct MHD_Connection *conn, void **socket_context)
 {
 	struct listener *l = find_listener(app, conn);
@@ -127,37 +188,46 @@ static void client_start(struct app *app, struct MHD_Connection *conn, void **so
 	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	const union MHD_ConnectionInfo *addr =
 	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	struct client *c;
+	struct server_conn *c;
+	struct client *pub;
 
 	if (l == NULL || fd == NULL || (c = calloc(1, sizeof(*c))) == NULL)
-		return; /* the gate refuses its requests (server_client() is NULL) */
+		return; /* the gate refuses its requests (no socket context) */
+	pub = &c->pub;
+	pub->ops = &client_ops;
+	pub->bound = l->bound;
+	pub->is_unix = l->is_unix;
+	pub->status_only = l->status_only;
+	pub->allow_uids = &l->allow_uids;
+	pub->allow_gids = &l->allow_gids;
+	pub->pool_size = l->pool_size;
 	c->listener = l;
 	c->conn = conn;
 	c->fd = fd->connect_fd;
 	if (l->is_unix) {
-		c->peer_known = peercred_get(c->fd, &c->peer) == ZT_OK;
-		if (c->peer_known)
-			snprintf(c->addr, sizeof(c->addr), "uid %u on %s", (unsigned)c->peer.uid,
-			         l->bound);
+		pub->peer_known = peercred_get(c->fd, &pub->peer) == ZT_OK;
+		if (pub->peer_known)
+			snprintf(pub->addr, sizeof(pub->addr), "uid %u on %s",
+			         (unsigned)pub->peer.uid, l->bound);
 		else
 			log_errno(LOG_WARN, "cannot tell who connected to %s", l->bound);
 	}
-	if (!c->peer_known && addr != NULL)
-		server_format_addr(addr->client_addr, c->addr, sizeof(c->addr));
+	if (!pub->peer_known && addr != NULL)
+		server_format_addr(addr->client_addr, pub->addr, sizeof(pub->addr));
 	if (!l->is_unix)
-		local_address(c->fd, c->local, sizeof(c->local));
+		local_address(c->fd, pub->local, sizeof(pub->local));
 	c->next = l->clients;
 	if (l->clients != NULL)
 		l->clients->prev = c;
 	l->clients = c;
-	server_client_deadline(c, "the request headers", app->rt->cfg->client_header_ms);
-	*socket_context = c;
+	client_deadline(pub, "the request headers", app->rt->cfg->client_header_ms);
+	*socket_context = pub;
 }
 
 static void server_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
-	struct client *c = *socket_context;
+	struct server_conn *c = *socket_context;
 
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		client_start(cls, conn, socket_context);
@@ -176,41 +246,17 @@ static void server_notify(void *cls, struct MHD_Connection *conn, void **socket_
 	*socket_context = NULL;
 }
 
-struct client *server_client(struct MHD_Connection *conn)
-{
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-
-	return ci != NULL ? ci->socket_context : NULL;
-}
-
-void server_client_deadline(struct client *c, const char *what, uint32_t ms)
-{
-	if (c == NULL)
-		return;
-	c->waiting_for = what;
-	c->deadline_ms = ms > 0 ? os_monotonic_ms() + ms : 0;
-	c->idle_since_ms = 0;
-}
-
-void server_client_idle(struct client *c, uint32_t ms)
-{
-	server_client_deadline(c, "the next request", ms);
-	if (c != NULL)
-		c->idle_since_ms = os_monotonic_ms();
-}
-
 /*
  * At the connection limit libmicrohttpd stops accepting, so idle keep-alive
  * connections (tools that pool them) would keep new callers out until they
  * time out. The longest-idle one is closed instead, one at a time, while
  * someone waits to connect. Returns it, or NULL when every client is busy.
  */
-static struct client *longest_idle(const struct listener *l)
+static struct server_conn *longest_idle(const struct listener *l)
 {
-	struct client *best = NULL;
+	struct server_conn *best = NULL;
 
-	for (struct client *c = l->clients; c != NULL; c = c->next) {
+	for (struct server_conn *c = l->clients; c != NULL; c = c->next) {
 		if (c->evicted)
 			return NULL; /* one is on its way out already */
 		if (c->idle_since_ms != 0 &&
@@ -222,13 +268,13 @@ static struct client *longest_idle(const struct listener *l)
 
 static void evict_idle(struct listener *l)
 {
-	struct client *c = longest_idle(l);
+	struct server_conn *c = longest_idle(l);
 
 	if (c == NULL)
 		return;
 	log_info("closed the idle connection from %s to admit a new caller: %s is at "
 	         "limits.max_connections (%u)",
-	         c->addr[0] ? c->addr : l->bound, l->bound, l->max_conns);
+	         c->pub.addr[0] ? c->pub.addr : l->bound, l->bound, l->max_conns);
 	c->evicted = true;
 	c->deadline_ms = 0;
 	sock_shutdown(c->fd);
@@ -242,11 +288,11 @@ static void evict_idle(struct listener *l)
 static void drop_slow_clients(struct app *app, uint64_t now_ms)
 {
 	for (struct listener *l = app->listeners; l != NULL; l = l->next) {
-		for (struct client *c = l->clients; c != NULL; c = c->next) {
+		for (struct server_conn *c = l->clients; c != NULL; c = c->next) {
 			if (c->deadline_ms == 0 || now_ms < c->deadline_ms)
 				continue;
 			log_warn("dropped the connection from %s: %s did not arrive in time",
-			         c->addr[0] ? c->addr : l->bound, c->waiting_for);
+			         c->pub.addr[0] ? c->pub.addr : l->bound, c->waiting_for);
 			c->deadline_ms = 0;
 			proxy_drop(app, c->conn);
 			sock_shutdown(c->fd);
@@ -256,7 +302,7 @@ static void drop_slow_clients(struct app *app, uint64_t now_ms)
 
 /*
  * libmicrohttpd 0.9.7x keeps a request's head in one memory pool per
- * connection, and beside it a record of MHD_RECORD bytes per header line,
+ * connection, and beside it a record of CLIENT_MHD_RECORD bytes per header line,
  * cookie and query parameter; when the pool runs out it answers 431 itself,
  * with a short HTML body. The pool holds limits.max_header_size of head,
  * a record for each of limits.max_headers lines, and 8 KiB for the response
@@ -267,32 +313,10 @@ static void drop_slow_clients(struct app *app, uint64_t now_ms)
  * every request, so each byte of it is resident for every keep-alive
  * connection and is written once per request.
  */
-#define MHD_RECORD 64
-
 static size_t mhd_memory_limit(const struct config *cfg)
 {
-	return (size_t)cfg->max_header_size + (size_t)cfg->max_headers * MHD_RECORD + 8 * 1024;
-}
-
-size_t server_response_room(struct MHD_Connection *conn)
-{
-	const struct client *c = server_client(conn);
-	const union MHD_ConnectionInfo *size =
-	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
-	int records = MHD_get_connection_values(
-	    conn, (enum MHD_ValueKind)(MHD_HEADER_KIND | MHD_COOKIE_KIND | MHD_GET_ARGUMENT_KIND),
-	    NULL, NULL);
-	/* libmicrohttpd parses cookies in a copy of the (first) Cookie header. */
-	const char *cookie = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Cookie");
-	/* The head, libmicrohttpd's records of it, and room for a body chunk. */
-	size_t used = 2048;
-
-	if (c == NULL || size == NULL || records < 0)
-		return 0;
-	used += size->header_size + (size_t)records * MHD_RECORD;
-	if (cookie != NULL)
-		used += strlen(cookie) + 16;
-	return c->listener->pool_size > used ? c->listener->pool_size - used : 0;
+	return (size_t)cfg->max_header_size + (size_t)cfg->max_headers * CLIENT_MHD_RECORD +
+	       8 * 1024;
 }
 
 /*
@@ -318,11 +342,23 @@ static bool listener_permitted(const struct config *cfg, const struct cfg_listen
 	return false;
 }
 
+/* A listener's socket file: a reload that changes a unix socket's options replaces it. */
+static bool socket_file_ours(void *arg, dev_t dev, ino_t ino)
+{
+	const struct app *app = arg;
+
+	for (const struct listener *l = app->listeners; l != NULL; l = l->next)
+		if (l->file.path != NULL && l->file.dev == dev && l->file.ino == ino)
+			return true;
+	return false;
+}
+
 /* fd: a listening socket to serve on (cl->addr is its address), or -1 to bind cl's address. */
 static enum zt_err listener_open(struct app *app, const struct config *cfg,
                                  const struct cfg_listen *cl, int fd, struct listener **out)
 {
 	struct listener *l;
+	struct sockaddr_storage bound;
 	const union MHD_DaemonInfo *info = NULL;
 	unsigned idle_s = cfg->client_idle_ms ? (cfg->client_idle_ms + 999) / 1000 : 0;
 
@@ -342,8 +378,12 @@ static enum zt_err listener_open(struct app *app, const struct config *cfg,
 	}
 	if (fd != -1)
 		server_format_addr((const struct sockaddr *)&cl->addr, l->bound, sizeof(l->bound));
-	else if ((fd = l->is_unix ? sock_listen_unix(app, cl, l)
-	                          : sock_listen_tcp(cl, l->bound, sizeof(l->bound))) == -1) {
+	else if (l->is_unix)
+		fd = sock_listen_unix(cl, socket_file_ours, app, &l->file, l->bound,
+		                      sizeof(l->bound));
+	else if ((fd = sock_listen_tcp(cl, &bound)) != -1)
+		server_format_addr((const struct sockaddr *)&bound, l->bound, sizeof(l->bound));
+	if (fd == -1) {
 		log_error("cannot listen on %s: %s", cl->text, sock_strerror(errno));
 		listener_free(l);
 		return ZT_ERR_IO;
@@ -393,7 +433,7 @@ static void listener_retire(struct listener *l, uint64_t deadline_ms)
 	l->deadline_ms = deadline_ms;
 	if ((fd = MHD_quiesce_daemon(l->mhd)) != MHD_INVALID_SOCKET)
 		sock_close((int)fd);
-	sock_unix_remove(l);
+	sock_unix_remove(&l->file);
 	log_info("stopped listening on %s", l->bound);
 }
 
@@ -563,6 +603,21 @@ size_t server_listeners(const struct app *app)
 	return n;
 }
 
+bool server_listener_at(const struct app *app, size_t i, struct status_listener *out)
+{
+	const struct listener *l = app->listeners;
+
+	for (; l != NULL && i > 0; l = l->next)
+		i--;
+	if (l == NULL)
+		return false;
+	out->text = l->text;
+	out->bound = l->bound;
+	out->status_only = l->status_only;
+	out->retiring = l->retiring;
+	return true;
+}
+
 unsigned server_connections(const struct app *app)
 {
 	unsigned n = 0;
@@ -642,7 +697,7 @@ bool server_wait_fds(struct app *app, sock_push_fn push, void *arg, int *timeout
 /* Whether a client closed by evict_idle() is still open. */
 static bool evicting(const struct listener *l)
 {
-	for (const struct client *c = l->clients; c != NULL; c = c->next)
+	for (const struct server_conn *c = l->clients; c != NULL; c = c->next)
 		if (c->evicted)
 			return true;
 	return false;

@@ -2,66 +2,19 @@
  * Listeners: one libmicrohttpd daemon per configured address, on a socket
  * we bind ourselves (so that later a socket can also come from a service
  * manager). A reload binds new addresses before old ones stop accepting.
+ * Each connection's socket context is its struct client (client.h), which
+ * tells the request path (proxy.h) who calls and how to set its deadlines.
  */
 #ifndef ZTP_SERVER_H
 #define ZTP_SERVER_H
 
 #include "net.h"
 
-#include "access.h"
 #include "app.h"
 #include "config.h"
 #include "err.h"
 #include "sock.h"
-
-struct MHD_Connection;
-
-/*
- * One client connection (libmicrohttpd's socket context), from accept to
- * close. Its deadline drops a client that is too slow to send a request
- * (timeouts.client_header, client_body) while others are served.
- */
-struct client {
-	struct client *next, *prev;
-	struct listener *listener;
-	struct MHD_Connection *conn;
-	int fd;
-	bool peer_known; /* on a unix socket: who is calling */
-	struct acc_peer peer;
-	char addr[192]; /* "127.0.0.1:54321" or "uid 1000 on unix:/x", for logs */
-	/* TCP: the address it connected to, as a Host header writes it ("10.1.2.3", "[::1]"). */
-	char local[INET6_ADDRSTRLEN + 2];
-	uint64_t deadline_ms;    /* monotonic; 0: none */
-	const char *waiting_for; /* what the deadline waits for, for the log */
-	uint64_t idle_since_ms;  /* keep-alive, between requests: since when; 0: busy */
-	bool evicted;            /* closed to admit a new caller, not gone yet */
-};
-
-/*
- * About how many bytes of response head still fit in the connection's
- * libmicrohttpd pool beside the request's head (0 when unknown): a longer
- * one would make libmicrohttpd close the connection without a status.
- * The gate refuses a request that leaves less than SERVER_ROOM_MIN, so that
- * no request is sent upstream whose answer could not be passed on.
- */
-#define SERVER_ROOM_MIN 4096
-size_t server_response_room(struct MHD_Connection *conn);
-
-/* The client behind a live connection. */
-struct client *server_client(struct MHD_Connection *conn);
-
-/*
- * Gives the client ms milliseconds from now to send what (e.g. "the request
- * body"), or with ms == 0 takes its deadline away.
- */
-void server_client_deadline(struct client *c, const char *what, uint32_t ms);
-
-/*
- * The client has finished a request and may send another within ms: it is
- * idle, and at the connection limit the longest-idle client is closed to
- * admit a new caller.
- */
-void server_client_idle(struct client *c, uint32_t ms);
+#include "status.h"
 
 /*
  * Makes app's listeners match cfg->listen: keeps those already open, opens
@@ -105,5 +58,8 @@ unsigned server_connections(const struct app *app);
 
 /* Listeners accepting connections (not retiring). */
 size_t server_listeners(const struct app *app);
+
+/* The i-th listener, retiring ones too, for the status page; false past the last. */
+bool server_listener_at(const struct app *app, size_t i, struct status_listener *out);
 
 #endif

@@ -9,32 +9,44 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "net.h"
 
-struct app;
 struct cfg_listen;
-struct listener;
 
 /* How the event loop is told about a descriptor to wait on (POLLIN / POLLOUT). */
 typedef bool (*sock_push_fn)(void *arg, int fd, short events);
 
 /*
  * A listening TCP socket on cl->addr: non-blocking, not inherited by child
- * processes. bound gets the address actually bound, for logs. Returns -1
- * with errno set on failure.
+ * processes. bound gets the address actually bound (the port the system
+ * chose for port 0). Returns -1 with errno set on failure.
  */
-int sock_listen_tcp(const struct cfg_listen *cl, char *bound, size_t cap);
+int sock_listen_tcp(const struct cfg_listen *cl, struct sockaddr_storage *bound);
+
+/* A unix socket file we made, and its identity, so that only our own is removed. */
+struct sock_file {
+	char *path; /* owned; NULL: none */
+	dev_t dev;
+	ino_t ino;
+};
+
+/* Whether the socket file with this identity is one of ours (a listener's). */
+typedef bool (*sock_file_ours_fn)(void *arg, dev_t dev, ino_t ino);
 
 /*
  * A listening unix socket at cl's path that has its mode and owner before
- * anyone can connect; records the file in l (path, dev, ino, bound) so that
- * sock_unix_remove() removes only our own. Returns -1 on failure (logged,
- * or errno set); always -1 with errno EAFNOSUPPORT where there are none.
+ * anyone can connect; records the file in f so that sock_unix_remove()
+ * removes only our own, and writes "unix:PATH" to bound. A socket file
+ * already at the path is replaced when ours(arg, ...) says it is ours or
+ * when nothing accepts on it. Returns -1 on failure (logged, or errno set);
+ * always -1 with errno EAFNOSUPPORT where there are none.
  */
-int sock_listen_unix(struct app *app, const struct cfg_listen *cl, struct listener *l);
-/* Removes the socket file l made, if the file at its path is still that socket. */
-void sock_unix_remove(struct listener *l);
+int sock_listen_unix(const struct cfg_listen *cl, sock_file_ours_fn ours, void *arg,
+                     struct sock_file *f, char *bound, size_t cap);
+/* Removes the socket file f records, if the file at its path is still that socket. */
+void sock_unix_remove(struct sock_file *f);
 
 /* What went wrong, for an errno a sock_ function set (on Windows, a Winsock error code). */
 const char *sock_strerror(int err);

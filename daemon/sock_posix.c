@@ -10,10 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "app.h"
 #include "config.h"
 #include "log.h"
-#include "server.h"
 #include "sock.h"
 
 /* SIGPIPE is ignored anyway (signals.c); MSG_NOSIGNAL only saves the signal. */
@@ -23,10 +21,9 @@
 
 #define LISTEN_BACKLOG 511
 
-int sock_listen_tcp(const struct cfg_listen *cl, char *bound, size_t cap)
+int sock_listen_tcp(const struct cfg_listen *cl, struct sockaddr_storage *bound)
 {
-	struct sockaddr_storage ss;
-	socklen_t sslen = sizeof(ss);
+	socklen_t len = sizeof(*bound);
 	int fd, one = 1, saved;
 
 	fd = socket(cl->addr.ss_family, SOCK_STREAM, 0);
@@ -38,27 +35,26 @@ int sock_listen_tcp(const struct cfg_listen *cl, char *bound, size_t cap)
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
 	    bind(fd, (const struct sockaddr *)&cl->addr, cl->addrlen) == -1 ||
 	    listen(fd, LISTEN_BACKLOG) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1) {
+	    getsockname(fd, (struct sockaddr *)bound, &len) == -1) {
 		saved = errno;
 		close(fd);
 		errno = saved;
 		return -1;
 	}
-	server_format_addr((struct sockaddr *)&ss, bound, cap);
 	return fd;
 }
 
-void sock_unix_remove(struct listener *l)
+void sock_unix_remove(struct sock_file *f)
 {
 	struct stat st;
 
-	if (l->path == NULL)
+	if (f->path == NULL)
 		return;
-	if (lstat(l->path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == l->dev &&
-	    st.st_ino == l->ino && unlink(l->path) != 0)
-		log_errno(LOG_WARN, "cannot remove %s", l->path);
-	free(l->path);
-	l->path = NULL;
+	if (lstat(f->path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == f->dev &&
+	    st.st_ino == f->ino && unlink(f->path) != 0)
+		log_errno(LOG_WARN, "cannot remove %s", f->path);
+	free(f->path);
+	f->path = NULL;
 }
 
 /* A non-blocking, close-on-exec unix stream socket (SOCK_CLOEXEC is not everywhere). */
@@ -94,7 +90,7 @@ static bool socket_in_use(const char *path)
  * nobody listens on (left by a crash), or one of our own sockets (a reload
  * changed its options). Never a symlink or anything that is not a socket.
  */
-static bool may_replace(struct app *app, const char *path)
+static bool may_replace(sock_file_ours_fn ours, void *arg, const char *path)
 {
 	struct stat st;
 
@@ -110,9 +106,8 @@ static bool may_replace(struct app *app, const char *path)
 		          path, S_ISLNK(st.st_mode) ? " (a symbolic link)" : "");
 		return false;
 	}
-	for (const struct listener *l = app->listeners; l != NULL; l = l->next)
-		if (l->path != NULL && l->dev == st.st_dev && l->ino == st.st_ino)
-			return true;
+	if (ours(arg, st.st_dev, st.st_ino))
+		return true;
 	if (socket_in_use(path)) {
 		log_error("%s: another process is listening on this socket", path);
 		return false;
@@ -126,7 +121,8 @@ static bool may_replace(struct app *app, const char *path)
  * owner, set listening, and only then renamed into place, which also
  * replaces a stale socket atomically.
  */
-int sock_listen_unix(struct app *app, const struct cfg_listen *cl, struct listener *l)
+int sock_listen_unix(const struct cfg_listen *cl, sock_file_ours_fn ours, void *arg,
+                     struct sock_file *f, char *bound, size_t cap)
 {
 	const char *path = ((const struct sockaddr_un *)(const void *)&cl->addr)->sun_path;
 	struct sockaddr_un tmp = {.sun_family = AF_UNIX};
@@ -136,7 +132,7 @@ int sock_listen_unix(struct app *app, const struct cfg_listen *cl, struct listen
 
 	if (snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%ld.new", path, (long)getpid()) >=
 	        (int)sizeof(tmp.sun_path) ||
-	    !may_replace(app, tmp.sun_path) || (unlink(tmp.sun_path) != 0 && errno != ENOENT))
+	    !may_replace(ours, arg, tmp.sun_path) || (unlink(tmp.sun_path) != 0 && errno != ENOENT))
 		return -1;
 	if ((fd = unix_socket()) == -1)
 		return -1;
@@ -160,15 +156,15 @@ int sock_listen_unix(struct app *app, const struct cfg_listen *cl, struct listen
 		log_errno(LOG_ERROR, "cannot set up %s", tmp.sun_path);
 		goto fail;
 	}
-	if (!may_replace(app, path))
+	if (!may_replace(ours, arg, path))
 		goto fail;
-	if (rename(tmp.sun_path, path) != 0 || (l->path = strdup(path)) == NULL) {
+	if (rename(tmp.sun_path, path) != 0 || (f->path = strdup(path)) == NULL) {
 		log_errno(LOG_ERROR, "cannot move the socket to %s", path);
 		goto fail;
 	}
-	l->dev = st.st_dev;
-	l->ino = st.st_ino;
-	snprintf(l->bound, sizeof(l->bound), "unix:%s", path);
+	f->dev = st.st_dev;
+	f->ino = st.st_ino;
+	snprintf(bound, cap, "unix:%s", path);
 	return fd;
 fail:
 	saved = errno;

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 
 #include "config.h"
-#include "server.h"
 #include "sock.h"
 
 static int fail(SOCKET s)
@@ -22,10 +21,9 @@ static int fail(SOCKET s)
 	return -1;
 }
 
-int sock_listen_tcp(const struct cfg_listen *cl, char *bound, size_t cap)
+int sock_listen_tcp(const struct cfg_listen *cl, struct sockaddr_storage *bound)
 {
-	struct sockaddr_storage ss;
-	int sslen = sizeof(ss);
+	int len = sizeof(*bound);
 	BOOL on = TRUE;
 	u_long nonblocking = 1;
 	SOCKET s = WSASocketW(cl->addr.ss_family, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
@@ -42,24 +40,27 @@ int sock_listen_tcp(const struct cfg_listen *cl, char *bound, size_t cap)
 	    (cl->addr.ss_family == AF_INET6 &&
 	     setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, (const char *)&on, sizeof(on)) != 0) ||
 	    bind(s, (const struct sockaddr *)&cl->addr, (int)cl->addrlen) != 0 ||
-	    listen(s, SOMAXCONN) != 0 || getsockname(s, (struct sockaddr *)&ss, &sslen) != 0)
+	    listen(s, SOMAXCONN) != 0 || getsockname(s, (struct sockaddr *)bound, &len) != 0)
 		return fail(s);
-	server_format_addr((struct sockaddr *)&ss, bound, cap);
 	return (int)s;
 }
 
-int sock_listen_unix(struct app *app, const struct cfg_listen *cl, struct listener *l)
+int sock_listen_unix(const struct cfg_listen *cl, sock_file_ours_fn ours, void *arg,
+                     struct sock_file *f, char *bound, size_t cap)
 {
-	(void)app;
 	(void)cl;
-	(void)l;
+	(void)ours;
+	(void)arg;
+	(void)f;
+	(void)bound;
+	(void)cap;
 	errno = WSAEAFNOSUPPORT;
 	return -1;
 }
 
-void sock_unix_remove(struct listener *l)
+void sock_unix_remove(struct sock_file *f)
 {
-	(void)l;
+	(void)f;
 }
 
 const char *sock_strerror(int err)

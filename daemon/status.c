@@ -10,7 +10,6 @@
 
 #include "metrics.h"
 #include "os.h"
-#include "server.h"
 #include "sha256.h"
 #include "ztp_build.h"
 
@@ -25,6 +24,7 @@
 #define TEXT_TYPE "text/plain; charset=utf-8"
 
 static struct {
+	const struct status_server *server;
 	time_t started;
 	uint64_t started_ms;
 	time_t config_loaded; /* when the configuration in use was installed */
@@ -45,8 +45,9 @@ static void note_tokens(const struct runtime *rt)
 			metrics_token_read(&rt->tokens[i]);
 }
 
-void status_started(const struct runtime *rt)
+void status_started(const struct runtime *rt, const struct status_server *server)
 {
+	st.server = server;
 	st.started = st.config_loaded = time(NULL);
 	st.started_ms = os_monotonic_ms();
 	note_tokens(rt);
@@ -255,17 +256,17 @@ static unsigned serve_health(struct app *app, bool live, struct sbuf *b)
 
 static void write_listeners(const struct app *app, struct sbuf *b)
 {
-	size_t n = 0;
+	struct status_listener l;
 
 	sbuf_put(b, "[");
-	for (const struct listener *l = app->listeners; l != NULL; l = l->next) {
+	for (size_t n = 0; st.server->listener_at(app, n, &l); n++) {
 		bool first = true;
 
-		sbuf_put(b, n++ ? ",{" : "{");
-		json_str(b, &first, "address", l->text);
-		json_str(b, &first, "bound", l->bound);
-		json_bool(b, &first, "status_only", l->status_only);
-		json_bool(b, &first, "retiring", l->retiring);
+		sbuf_put(b, n ? ",{" : "{");
+		json_str(b, &first, "address", l.text);
+		json_str(b, &first, "bound", l.bound);
+		json_bool(b, &first, "status_only", l.status_only);
+		json_bool(b, &first, "retiring", l.retiring);
 		sbuf_put(b, "}");
 	}
 	sbuf_put(b, "]");
@@ -473,7 +474,7 @@ static void serve_status_json(struct app *app, bool ok, struct sbuf *b)
 	write_reload(b);
 	json_str(b, &first, "status_prefix", rt->cfg->status_prefix);
 	json_bool(b, &first, "access_log", rt->cfg->access_log);
-	json_u64(b, &first, "connections", server_connections(app));
+	json_u64(b, &first, "connections", st.server->connections(app));
 	json_u64(b, &first, "requests_in_progress", app->nreqs);
 	json_key(b, &first, "listeners");
 	write_listeners(app, b);
@@ -525,6 +526,7 @@ static void table_row(struct sbuf *b, char cells[NCOLS][CELL_MAX], const size_t 
 static void serve_status_text(struct app *app, bool ok, struct sbuf *b)
 {
 	struct runtime *rt = app->rt;
+	struct status_listener l;
 	char cells[NCOLS][CELL_MAX], up[32], when[48];
 	size_t width[NCOLS], nproblems = 0;
 
@@ -545,9 +547,9 @@ static void serve_status_text(struct app *app, bool ok, struct sbuf *b)
 	for (size_t i = 0; i < st.reload.nlines && !st.reload.ok; i++)
 		sbuf_printf(b, "  %s\n", st.reload.lines[i]);
 	sbuf_put(b, "listening:");
-	for (const struct listener *l = app->listeners; l != NULL; l = l->next)
-		sbuf_printf(b, " %s%s%s", l->bound, l->status_only ? " (status only)" : "",
-		            l->retiring ? " (closing)" : "");
+	for (size_t i = 0; st.server->listener_at(app, i, &l); i++)
+		sbuf_printf(b, " %s%s%s", l.bound, l.status_only ? " (status only)" : "",
+		            l.retiring ? " (closing)" : "");
 	sbuf_put(b, "\n\n");
 
 	for (int c = 0; c < NCOLS; c++) {
@@ -650,7 +652,7 @@ void status_serve(struct app *app, const char *method, const struct target *tgt,
 		    .curl_version = curl_version_info(CURLVERSION_NOW)->version,
 		    .mhd_version = MHD_get_version(),
 		    .start_time = st.started,
-		    .connections = server_connections(app),
+		    .connections = st.server->connections(app),
 		    .requests = app->nreqs,
 		};
 

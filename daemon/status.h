@@ -22,8 +22,27 @@
 /* Content-Type of the metrics exposition. */
 #define STATUS_METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
-/* Records the start time and the first read of rt's tokens; once, before serving. */
-void status_started(const struct runtime *rt);
+/* What the status page shows of a listener. */
+struct status_listener {
+	const char *text;  /* address as configured */
+	const char *bound; /* address actually bound */
+	bool status_only;  /* serves only the status paths */
+	bool retiring;     /* closing once its connections end */
+};
+
+/* How the status page reads the listeners, which server.c owns (main.c passes its functions). */
+struct status_server {
+	/* Open connections over every listener. */
+	unsigned (*connections)(const struct app *app);
+	/* The i-th listener, retiring ones too; false past the last. */
+	bool (*listener_at)(const struct app *app, size_t i, struct status_listener *out);
+};
+
+/*
+ * Records the start time, the first read of rt's tokens, and how to read
+ * the listeners (server, borrowed for good); once, before serving.
+ */
+void status_started(const struct runtime *rt, const struct status_server *server);
 /* Frees what status and metrics hold; at the end of the process. */
 void status_fini(void);
 
