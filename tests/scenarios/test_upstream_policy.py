@@ -3,6 +3,7 @@ keepalive) and port_file, against the cpp-httplib stand-in of ZeroTier One's API
 
 import json
 import os
+import signal
 import socket
 import struct
 import threading
@@ -160,8 +161,15 @@ class UpstreamPolicyTests(ScenarioTest):
             s.sendall(b"GET /hang HTTP/1.1\r\nHost: localhost\r\n\r\n")
             socks.append(s)
         self.zt.wait_connections(lambda k: k["hanging"] == 4, msg="4 requests upstream (max)")
-        for s in socks:
-            rst_close(s)
+        # All 32 resets reach the daemon together: closing them one by one while it runs
+        # would free a slot before the test got to close the waiter that takes it, which
+        # rightly goes upstream (admission skips only waiters already gone).
+        os.kill(self.px.pid, signal.SIGSTOP)
+        try:
+            for s in socks:
+                rst_close(s)
+        finally:
+            os.kill(self.px.pid, signal.SIGCONT)
         self.zt.wait_connections(lambda k: k["hanging"] == 0 and k["open"] == 0, timeout=5,
                                  msg="every upstream connection closed")
         c = self.zt.connection(timeout=5)
