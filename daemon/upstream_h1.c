@@ -91,6 +91,7 @@ static void conn_close(struct h1_conn *c)
 	metrics_route_unref(c->mr);
 	if (c->out.data != NULL)
 		explicit_bzero(c->out.data, c->out.cap);
+	c->secret_end = 0;
 	pbuf_free(&c->out);
 	h1_resp_free(&c->resp);
 }
@@ -251,7 +252,9 @@ static bool write_head(struct h1_conn *c, const struct h1_url *u, uint16_t port)
 	}
 	if (!ok || (n = up_auth_line(req, line, sizeof(line))) < 0)
 		return false;
-	ok = out_add(c, line, (size_t)n, HEAD_MAX) && out_str(c, "\r\n\r\n");
+	/* Room first: growing out after the token is in would free a copy unwiped. */
+	ok = pbuf_reserve(&c->out, (size_t)n + 4, HEAD_MAX) &&
+	     out_add(c, line, (size_t)n, HEAD_MAX) && out_str(c, "\r\n\r\n");
 	explicit_bzero(line, (size_t)n);
 	c->secret_end = c->out.wpos;
 	c->body_end = c->framing == H1_BODY_NONE;
@@ -280,6 +283,15 @@ static bool fill_body(struct h1_conn *c)
 
 /* ---- The exchange ----------------------------------------------------- */
 
+/* The head with the token, once sent or given up; the rest of out holds nothing secret. */
+static void wipe_secret(struct h1_conn *c)
+{
+	if (c->secret_end > 0) {
+		explicit_bzero(c->out.data, c->secret_end);
+		c->secret_end = 0;
+	}
+}
+
 static bool retry_fresh(struct h1_conn *c, bool second_address);
 
 /* Detaches the request from c and ends the exchange with result. */
@@ -289,8 +301,7 @@ static void exchange_end(struct h1_conn *c, enum up_result r, const char *why)
 
 	c->req = NULL;
 	req->xfer = NULL;
-	if (c->out.data != NULL)
-		explicit_bzero(c->out.data, c->out.cap);
+	wipe_secret(c);
 	up_done(req, r, why);
 }
 
@@ -412,10 +423,7 @@ static void pump_out(struct h1_conn *c)
 		long n;
 
 		if (c->out.rpos == c->out.wpos) {
-			if (c->secret_end > 0) {
-				explicit_bzero(c->out.data, c->secret_end);
-				c->secret_end = 0;
-			}
+			wipe_secret(c);
 			if (c->body_end || !fill_body(c)) {
 				c->want_write = false;
 				return;
