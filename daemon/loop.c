@@ -7,7 +7,7 @@
 
 #include "log.h"
 #include "loop.h"
-#include "os.h"
+#include "now.h"
 #include "proxy.h"
 #include "server.h"
 #include "service.h"
@@ -81,7 +81,7 @@ static void begin_stop(struct app *app, uint64_t *deadline)
 		return;
 	app->stopping = true;
 	service_notify(SERVICE_STOPPING, "stopping");
-	*deadline = os_monotonic_ms() + app->rt->cfg->shutdown_ms;
+	*deadline = now_ms() + app->rt->cfg->shutdown_ms;
 	server_quiesce(app);
 	log_info("stopping: %u request%s in flight, waiting up to %u ms", app->nreqs,
 	         app->nreqs == 1 ? "" : "s", app->rt->cfg->shutdown_ms);
@@ -156,6 +156,7 @@ int loop_run(struct app *app)
 		struct wait_slots at;
 		uint64_t now;
 
+		now_update(); /* the last turn's work may have taken a while */
 		if (!fill_waitset(app, &ws, &timeout, &at)) {
 			log_error("out of memory in the event loop");
 			break;
@@ -163,7 +164,7 @@ int loop_run(struct app *app)
 		timeout = min_timeout(timeout, watch_timeout_ms(app->watch));
 		timeout = min_timeout(timeout, service_tick(app));
 		if (app->stopping) {
-			now = os_monotonic_ms();
+			now = now_ms();
 			timeout = min_timeout(timeout, now >= deadline ? 0 : (int)(deadline - now));
 		}
 		if (resumed)
@@ -173,6 +174,7 @@ int loop_run(struct app *app)
 		if (sock_poll(ws.fds, ws.n, timeout) < 0)
 			for (size_t i = 0; i < ws.n; i++)
 				ws.fds[i].revents = 0;
+		now_update();
 
 		app->mhd_pending = false;
 		/* Before the listeners run: a descriptor they close may be reused at once. */
@@ -198,7 +200,7 @@ int loop_run(struct app *app)
 		if ((at.watch != SIZE_MAX && ws.fds[at.watch].revents != 0) ||
 		    watch_timeout_ms(app->watch) == 0)
 			watch_process(app->watch);
-		now = os_monotonic_ms();
+		now = now_ms();
 		server_reap(app, now);
 		if (app->stopping) {
 			if (app->nreqs == 0)

@@ -15,7 +15,7 @@
 #include "gate.h"
 #include "log.h"
 #include "metrics.h"
-#include "os.h"
+#include "now.h"
 #include "proxy.h"
 #include "proxy_impl.h"
 #include "route.h"
@@ -329,7 +329,7 @@ void *proxy_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 	req->rt = runtime_ref(app->rt);
 	req->stats = metrics_unrouted();
 	req->mmethod = MM_OTHER;
-	req->start_us = os_monotonic_us();
+	req->start_us = now_us();
 	req->next = app->reqs;
 	if (app->reqs != NULL)
 		app->reqs->prev = req;
@@ -379,7 +379,7 @@ enum MHD_Result proxy_access(void *cls, struct MHD_Connection *conn, const char 
  */
 static void access_log(const struct req *req, enum MHD_RequestTerminationCode toe)
 {
-	uint64_t us = os_monotonic_us() - req->start_us;
+	uint64_t us = now_us() - req->start_us;
 	const char *target = req->target ? req->target : "-";
 	char upstream[32] = "-";
 

@@ -13,7 +13,7 @@
 #include <stdio.h>
 
 #include "log.h"
-#include "os.h"
+#include "now.h"
 #include "proxy.h"
 #include "proxy_impl.h"
 #include "upstream.h"
@@ -75,7 +75,7 @@ void req_admit(struct req *req)
 		return;
 	}
 	req->waiting = true;
-	req->wait_deadline_ms = os_monotonic_ms() + req->route->conn_queue_ms;
+	req->wait_deadline_ms = now_ms() + req->route->conn_queue_ms;
 	req->wprev = app->waitq_tail;
 	if (app->waitq_tail != NULL)
 		app->waitq_tail->wnext = req;
@@ -103,7 +103,7 @@ static void admit_waiters(struct app *app, struct metrics_route *mr)
 			continue;
 		}
 		unqueue(w);
-		metrics_queue_wait(mr, os_monotonic_us() - w->start_us);
+		metrics_queue_wait(mr, now_us() - w->start_us);
 		(void)req_go(w);
 		req_wake(w);       /* with its upstream answer or error, in due course */
 		next = app->waitq; /* req_go may have released and re-entered */
@@ -125,7 +125,7 @@ void req_release(struct req *req)
 
 int proxy_queue_timeout_ms(const struct app *app)
 {
-	uint64_t now = os_monotonic_ms(), first = UINT64_MAX;
+	uint64_t now = now_ms(), first = UINT64_MAX;
 
 	/* Routes differ in queue_timeout, so the oldest waiter is not always the first due. */
 	for (const struct req *w = app->waitq; w != NULL; w = w->wnext)
@@ -138,7 +138,7 @@ int proxy_queue_timeout_ms(const struct app *app)
 
 void proxy_queue_expire(struct app *app)
 {
-	uint64_t now = os_monotonic_ms();
+	uint64_t now = now_ms();
 	struct req *w = app->waitq, *next;
 	char waited[32];
 	const char *extra[] = {"waited", waited, NULL};
@@ -149,7 +149,7 @@ void proxy_queue_expire(struct app *app)
 			continue;
 		unqueue(w);
 		w->stats->queue_expired++;
-		metrics_queue_wait(w->stats, os_monotonic_us() - w->start_us);
+		metrics_queue_wait(w->stats, now_us() - w->start_us);
 		snprintf(waited, sizeof(waited), "%ums", w->route->conn_queue_ms);
 		log_warn("route %s: a request waited %u ms for an upstream connection in vain",
 		         w->route->prefix, w->route->conn_queue_ms);

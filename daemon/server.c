@@ -8,7 +8,7 @@
 
 #include "client.h"
 #include "log.h"
-#include "os.h"
+#include "now.h"
 #include "peercred.h"
 #include "proxy.h"
 #include "server.h"
@@ -167,7 +167,7 @@ static void client_deadline(struct client *pub, const char *what, uint32_t ms)
 	struct server_conn *c = (struct server_conn *)(void *)pub;
 
 	c->waiting_for = what;
-	c->deadline_ms = ms > 0 ? os_monotonic_ms() + ms : 0;
+	c->deadline_ms = ms > 0 ? now_ms() + ms : 0;
 	c->idle_since_ms = 0;
 }
 
@@ -176,7 +176,7 @@ static void client_idle(struct client *pub, uint32_t ms)
 	struct server_conn *c = (struct server_conn *)(void *)pub;
 
 	client_deadline(pub, "the next request", ms);
-	c->idle_since_ms = os_monotonic_ms();
+	c->idle_since_ms = now_ms();
 }
 
 static const struct client_ops client_ops = {client_deadline, client_idle};
@@ -525,7 +525,7 @@ enum zt_err server_apply(struct app *app, const struct config *cfg)
 {
 	struct listener *opened = NULL, *l, *next;
 	enum zt_err err = ZT_OK;
-	uint64_t deadline = os_monotonic_ms() + cfg->shutdown_ms;
+	uint64_t deadline = now_ms() + cfg->shutdown_ms;
 
 	if (service_socket_count() > 0)
 		return app->listeners != NULL ? check_adopted(app, cfg) : server_adopt(app, cfg);
@@ -559,7 +559,7 @@ enum zt_err server_apply(struct app *app, const struct config *cfg)
 
 void server_quiesce(struct app *app)
 {
-	uint64_t deadline = os_monotonic_ms() + app->rt->cfg->shutdown_ms;
+	uint64_t deadline = now_ms() + app->rt->cfg->shutdown_ms;
 
 	for (struct listener *l = app->listeners; l != NULL; l = l->next)
 		listener_retire(l, deadline);
@@ -661,7 +661,7 @@ static bool push_counted(void *arg, int fd, short events)
 
 bool server_wait_fds(struct app *app, sock_push_fn push, void *arg, int *timeout_ms)
 {
-	uint64_t now = os_monotonic_ms();
+	uint64_t now = now_ms();
 	MHD_UNSIGNED_LONG_LONG ms;
 
 	for (struct listener *l = app->listeners; l != NULL; l = l->next) {
@@ -746,7 +746,7 @@ static void run_ready(struct listener *l, const struct pollfd *fds, size_t n, co
 
 void server_run(struct app *app, const struct pollfd *ready, size_t n, bool all)
 {
-	uint64_t now = os_monotonic_ms();
+	uint64_t now = now_ms();
 
 	for (struct listener *l = app->listeners; l != NULL; l = l->next) {
 		size_t mine = l->wait_n < n ? l->wait_n : n, skip;

@@ -13,7 +13,7 @@
 #include "headers.h"
 #include "log.h"
 #include "metrics.h"
-#include "os.h"
+#include "now.h"
 #include "proxy_impl.h"
 #include "upstream.h"
 
@@ -163,7 +163,7 @@ bool upstream_start(struct req *req)
 {
 	req->up = req->route->client == CLIENT_H1 ? &upstream_h1 : &upstream_curl;
 	req->is_head = strcmp(req->method, "HEAD") == 0;
-	req->up_start_us = os_monotonic_us();
+	req->up_start_us = now_us();
 	if (!collect_headers(req))
 		return false;
 	/* Running from here: start() may already end the exchange (up_done). */
@@ -241,7 +241,7 @@ bool up_send_rewind(struct req *req)
 void up_head_begin(struct req *req, long status)
 {
 	if (req->head_us == 0)
-		req->head_us = os_monotonic_us();
+		req->head_us = now_us();
 	req->status = status;
 	req->rhdr.wpos = 0;
 	req->headers_done = false;
@@ -318,7 +318,7 @@ static void replay(struct req *req)
 	req->body.rpos = 0;
 	req->read_paused = false;
 	req->head_us = 0;
-	req->up_start_us = os_monotonic_us();
+	req->up_start_us = now_us();
 	req->running = true;
 	if (!req->up->start(req)) {
 		req->running = false;

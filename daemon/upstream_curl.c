@@ -19,7 +19,7 @@
 #include "headers.h"
 #include "log.h"
 #include "metrics.h"
-#include "os.h"
+#include "now.h"
 #include "proxy_impl.h"
 #include "sock.h"
 #include "upstream.h"
@@ -102,7 +102,7 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 	struct up_curl *x = userp;
 
 	(void)multi;
-	x->due_ms = timeout_ms < 0 ? -1 : (int64_t)os_monotonic_ms() + timeout_ms;
+	x->due_ms = timeout_ms < 0 ? -1 : (int64_t)now_ms() + timeout_ms;
 	return 0;
 }
 
@@ -155,7 +155,7 @@ static bool curl_wait_fds(struct app *app, sock_push_fn push, void *arg, int *ti
 		if (!push(arg, (int)x->v[i].fd, x->v[i].events))
 			return false;
 	if (x->due_ms >= 0) {
-		int64_t left = x->due_ms - (int64_t)os_monotonic_ms();
+		int64_t left = x->due_ms - (int64_t)now_ms();
 		int ms = left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
 
 		if (*timeout_ms < 0 || ms < *timeout_ms)
@@ -186,7 +186,7 @@ static void curl_run(struct app *app, const struct pollfd *ready, size_t n)
 			curl_multi_socket_action(x->multi, (curl_socket_t)ready[i].fd, bits,
 			                         &running);
 	}
-	if (x->due_ms >= 0 && (int64_t)os_monotonic_ms() >= x->due_ms) {
+	if (x->due_ms >= 0 && (int64_t)now_ms() >= x->due_ms) {
 		x->due_ms = -1; /* the timer callback sets the next one */
 		curl_multi_socket_action(x->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	}

@@ -26,7 +26,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "net.h"
-#include "os.h"
+#include "now.h"
 #include "proxy_impl.h"
 #include "sock.h"
 #include "upstream.h"
@@ -345,7 +345,7 @@ static void exchange_complete(struct h1_conn *c)
 
 	c->want_read = c->want_write = false;
 	c->reused = true;
-	if (c->dead || !reuse || !h1_pool_put(&c->h->pool, c, c->key, os_monotonic_ms() + keep))
+	if (c->dead || !reuse || !h1_pool_put(&c->h->pool, c, c->key, now_ms() + keep))
 		conn_close(c);
 	exchange_end(c, UP_OK, NULL);
 }
@@ -448,7 +448,7 @@ static bool exchange_begin(struct h1_conn *c, struct req *req, const struct h1_u
                            uint16_t port)
 {
 	const struct config *cfg = req->rt->cfg;
-	uint64_t now = os_monotonic_ms();
+	uint64_t now = now_ms();
 
 	c->req = req;
 	req->xfer = c;
@@ -594,7 +594,7 @@ static void lower_timeout(int *timeout_ms, uint64_t due, uint64_t now)
 static bool h1_wait_fds(struct app *app, sock_push_fn push, void *arg, int *timeout_ms)
 {
 	struct up_h1 *h = app->h1;
-	uint64_t now = os_monotonic_ms();
+	uint64_t now = now_ms();
 
 	sweep(h);
 	if (h->cap_polled < h->n) {
@@ -677,7 +677,7 @@ static void h1_run(struct app *app, const struct pollfd *ready, size_t n)
 				pump_in(c);
 		}
 	}
-	check_deadlines(h, os_monotonic_ms());
+	check_deadlines(h, now_ms());
 	sweep(h);
 	h->npolled = 0;
 }
@@ -692,7 +692,7 @@ static bool h1_start(struct req *req)
 
 	if (req->route->conn_keepalive_ms > 0 && target_of(req, &u, &port)) {
 		snprintf(key, sizeof(key), "%p %s %u", (void *)req->stats, u.host, port);
-		c = h1_pool_take(&h->pool, key, os_monotonic_ms());
+		c = h1_pool_take(&h->pool, key, now_ms());
 	}
 	if (c != NULL) {
 		c->retried = false;
