@@ -164,17 +164,20 @@ static void describe_caller(const struct client *c, char *buf, size_t cap)
 		snprintf(buf, cap, "%.100s (not on a unix socket, so its uid is unknown)", c->addr);
 }
 
+/* where_kind and where_name say what the caller asked for: "route " and its prefix. */
 static bool check_caller(const struct client *c, const struct acc_ids *uids,
-                         const struct acc_ids *gids, const char *where, struct gate_refusal *out)
+                         const struct acc_ids *gids, const char *where_kind, const char *where_name,
+                         struct gate_refusal *out)
 {
 	char who[160];
 
 	if (acc_caller_allowed(uids, gids, c->peer_known ? &c->peer : NULL))
 		return true;
 	describe_caller(c, who, sizeof(who));
-	log_warn("refused %s on %s: not in its allow_uids / allow_gids", who, where);
+	log_warn("refused %s on %s%s: not in its allow_uids / allow_gids", who, where_kind,
+	         where_name);
 	return refuse(out, MHD_HTTP_FORBIDDEN, "caller_not_allowed",
-	              "%s may not use %s (allow_uids / allow_gids)", who, where);
+	              "%s may not use %s%s (allow_uids / allow_gids)", who, where_kind, where_name);
 }
 
 size_t gate_response_room(struct MHD_Connection *conn, const struct client *c)
@@ -228,7 +231,7 @@ bool gate_request(struct MHD_Connection *conn, const struct client *c, const str
 		              "response beside its head");
 	if (!check_fields(conn, c, method, size->header_size, out))
 		return false;
-	if (c->is_unix && !check_caller(c, c->allow_uids, c->allow_gids, c->bound, out))
+	if (c->is_unix && !check_caller(c, c->allow_uids, c->allow_gids, "", c->bound, out))
 		return false;
 	/*
 	 * A DNS-rebinding page talks to us under its own name; unix sockets have no
@@ -321,14 +324,12 @@ bool gate_route(struct MHD_Connection *conn, const struct client *c, const struc
 	size_t nmethods = route->read_only       ? 2
 	                  : route->methods.n > 0 ? route->methods.n
 	                                         : sizeof(by_default) / sizeof(by_default[0]);
-	char where[1100];
 	unsigned long long cl;
 	enum acc_path_verdict pv;
 
 	if (c == NULL)
 		return refuse(out, MHD_HTTP_SERVICE_UNAVAILABLE, "internal", "out of memory");
-	snprintf(where, sizeof(where), "route %s", route->prefix);
-	if (!check_caller(c, &route->allow_uids, &route->allow_gids, where, out))
+	if (!check_caller(c, &route->allow_uids, &route->allow_gids, "route ", route->prefix, out))
 		return false;
 	if (!acc_method_allowed(method, methods, nmethods)) {
 		refuse(out, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",

@@ -343,6 +343,7 @@ enum MHD_Result proxy_access(void *cls, struct MHD_Connection *conn, const char 
                              size_t *upload_data_size, void **req_cls)
 {
 	struct req *req = *req_cls;
+	size_t n;
 
 	(void)cls;
 	(void)url;
@@ -353,7 +354,9 @@ enum MHD_Result proxy_access(void *cls, struct MHD_Connection *conn, const char 
 		/* Queue nothing yet: answering on the first call costs keep-alive. */
 		req->started = true;
 		req->conn = conn;
-		snprintf(req->method, sizeof(req->method), "%s", method);
+		n = strnlen(method, sizeof(req->method) - 1);
+		memcpy(req->method, method, n);
+		req->method[n] = '\0';
 		req->mmethod = metrics_method(method);
 		req_start(req, method);
 		/* A refused body is not read: answering now makes libmicrohttpd close instead. */

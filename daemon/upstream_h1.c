@@ -47,6 +47,7 @@ struct h1_conn {
 	struct metrics_route *mr; /* its route's entry, held: counts up_open */
 	char key[H1_KEY_MAX];
 	char where[H1_HOST_MAX + 16]; /* "host port N", for messages */
+	char host[H1_HOST_MAX + 16];  /* the Host header, the same for each request on it */
 	bool reused;                  /* it served a response before this one */
 	bool quickack; /* keep-alive: TCP_QUICKACK when a read leaves the response short */
 
@@ -217,10 +218,10 @@ static bool out_str(struct h1_conn *c, const char *s)
 }
 
 /* The request head into c->out; the token is wiped from it once sent. */
-static bool write_head(struct h1_conn *c, const struct h1_url *u, uint16_t port)
+static bool write_head(struct h1_conn *c, const struct h1_url *u)
 {
 	struct req *req = c->req;
-	char line[TOKEN_MAX + 64], hostport[H1_HOST_MAX + 16];
+	char line[TOKEN_MAX + 64];
 	const char *target = u->target[0] == '/' ? u->target : "/";
 	bool ok = true;
 	int n;
@@ -231,13 +232,7 @@ static bool write_head(struct h1_conn *c, const struct h1_url *u, uint16_t port)
 	if (u->target[0] == '?')
 		ok &= out_str(c, "/");
 	ok &= out_str(c, u->target[0] == '?' ? u->target : target) && out_str(c, " HTTP/1.1\r\n");
-	/* Host as libcurl sends it: the port only when it is not 80. */
-	if (port == 80)
-		snprintf(hostport, sizeof(hostport), "%s", u->host);
-	else
-		snprintf(hostport, sizeof(hostport), "%s%s%s:%u", strchr(u->host, ':') ? "[" : "",
-		         u->host, strchr(u->host, ':') ? "]" : "", port);
-	ok &= out_str(c, "Host: ") && out_str(c, hostport) && out_str(c, "\r\n");
+	ok &= out_str(c, "Host: ") && out_str(c, c->host) && out_str(c, "\r\n");
 	ok &= out_add(c, req->fwd.data, req->fwd.wpos, HEAD_MAX);
 	if (req->route->conn_keepalive_ms == 0)
 		ok &= out_str(c, "Connection: close\r\n");
@@ -444,8 +439,7 @@ static void pump_out(struct h1_conn *c)
 }
 
 /* Sends the request on c, just attached (connecting, or from the pool). */
-static bool exchange_begin(struct h1_conn *c, struct req *req, const struct h1_url *u,
-                           uint16_t port)
+static bool exchange_begin(struct h1_conn *c, struct req *req, const struct h1_url *u)
 {
 	const struct config *cfg = req->rt->cfg;
 	uint64_t now = now_ms();
@@ -458,7 +452,7 @@ static bool exchange_begin(struct h1_conn *c, struct req *req, const struct h1_u
 	c->due = cfg->upstream_ms ? now + cfg->upstream_ms : 0;
 	c->connect_due = c->connecting ? now + cfg->upstream_connect_ms : 0;
 	h1_resp_init(&c->resp, req->is_head, &resp_cb, c);
-	if (!write_head(c, u, port))
+	if (!write_head(c, u))
 		return false;
 	c->want_read = true;
 	c->want_write = true;
@@ -466,6 +460,27 @@ static bool exchange_begin(struct h1_conn *c, struct req *req, const struct h1_u
 		pump_out(c);
 	return true;
 }
+
+/*
+ * Which idle connections may take a request: those to the same host and port
+ * for the same route entry. Built for every request, so not with printf.
+ */
+static void pool_key(char key[H1_KEY_MAX], const struct metrics_route *mr, const char *host,
+                     uint16_t port)
+{
+	static const char hex[] = "0123456789abcdef";
+	uintptr_t id = (uintptr_t)mr;
+	size_t n = 0;
+
+	for (unsigned bits = sizeof(id) * 8; bits > 0; bits -= 4)
+		key[n++] = hex[(id >> (bits - 4)) & 15];
+	key[n++] = ' ';
+	for (unsigned bits = 16; bits > 0; bits -= 4)
+		key[n++] = hex[(port >> (bits - 4)) & 15];
+	key[n++] = ' ';
+	memcpy(key + n, host, strlen(host) + 1); /* h1_url_split keeps it under H1_HOST_MAX */
+}
+_Static_assert(2 * sizeof(uintptr_t) + 6 + H1_HOST_MAX <= H1_KEY_MAX, "a pool key fits");
 
 static bool target_of(struct req *req, struct h1_url *u, uint16_t *port)
 {
@@ -506,11 +521,17 @@ static bool connect_for(struct up_h1 *h, struct req *req, bool retried, bool sec
 		up_done(req, UP_FAILED, why);
 		return true;
 	}
-	snprintf(c->key, sizeof(c->key), "%p %s %u", (void *)c->mr, u.host, port);
+	pool_key(c->key, c->mr, u.host, port);
 	snprintf(c->where, sizeof(c->where), "%s port %u", u.host, port);
+	/* Host as libcurl sends it: the port only when it is not 80. */
+	if (port == 80)
+		snprintf(c->host, sizeof(c->host), "%s", u.host);
+	else
+		snprintf(c->host, sizeof(c->host), "%s%s%s:%u", strchr(u.host, ':') ? "[" : "",
+		         u.host, strchr(u.host, ':') ? "]" : "", port);
 	c->retried = retried;
 	c->localhost_v4 = localhost && !second_address;
-	return exchange_begin(c, req, &u, port);
+	return exchange_begin(c, req, &u);
 }
 
 /*
@@ -691,12 +712,12 @@ static bool h1_start(struct req *req)
 	char key[H1_KEY_MAX];
 
 	if (req->route->conn_keepalive_ms > 0 && target_of(req, &u, &port)) {
-		snprintf(key, sizeof(key), "%p %s %u", (void *)req->stats, u.host, port);
+		pool_key(key, req->stats, u.host, port);
 		c = h1_pool_take(&h->pool, key, now_ms());
 	}
 	if (c != NULL) {
 		c->retried = false;
-		return exchange_begin(c, req, &u, port);
+		return exchange_begin(c, req, &u);
 	}
 	return connect_for(h, req, false, false);
 }
