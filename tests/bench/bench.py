@@ -570,9 +570,12 @@ backend tls
         a = self.args
         log(f"low-load latency: wrk -t1 -c1, {a.rounds} rounds of {a.seconds} s per target")
         runs = {name: [] for name, _, _ in self.targets()}
-        for _ in range(a.rounds):
+        for i in range(a.rounds):
             for name, url, direct in self.targets():
                 runs[name].append(self.wrk(url, 1, a.seconds, direct))
+            # Each round, so that the spread behind the medians is on record.
+            log(f"  round {i + 1}: p50 " + ", ".join(f"{name} {rs[-1]['p50_us']:.0f} µs"
+                                                  for name, rs in runs.items()))
         self.results["latency"] = {name: statistics.median(r["p50_us"] for r in rs)
                                    for name, rs in runs.items()}
 
