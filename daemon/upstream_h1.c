@@ -465,20 +465,21 @@ static bool exchange_begin(struct h1_conn *c, struct req *req, const struct h1_u
  * Which idle connections may take a request: those to the same host and port
  * for the same route entry. Built for every request, so not with printf.
  */
+static char *put_hex(char *out, uintmax_t v, unsigned bits)
+{
+	for (; bits > 0; bits -= 4)
+		*out++ = "0123456789abcdef"[(v >> (bits - 4)) & 15];
+	*out++ = ' ';
+	return out;
+}
+
 static void pool_key(char key[H1_KEY_MAX], const struct metrics_route *mr, const char *host,
                      uint16_t port)
 {
-	static const char hex[] = "0123456789abcdef";
-	uintptr_t id = (uintptr_t)mr;
-	size_t n = 0;
+	char *p = put_hex(key, (uintptr_t)mr, sizeof(uintptr_t) * 8);
 
-	for (unsigned bits = sizeof(id) * 8; bits > 0; bits -= 4)
-		key[n++] = hex[(id >> (bits - 4)) & 15];
-	key[n++] = ' ';
-	for (unsigned bits = 16; bits > 0; bits -= 4)
-		key[n++] = hex[(port >> (bits - 4)) & 15];
-	key[n++] = ' ';
-	memcpy(key + n, host, strlen(host) + 1); /* h1_url_split keeps it under H1_HOST_MAX */
+	p = put_hex(p, port, 16);
+	memcpy(p, host, strlen(host) + 1); /* h1_url_split keeps it under H1_HOST_MAX */
 }
 _Static_assert(2 * sizeof(uintptr_t) + 6 + H1_HOST_MAX <= H1_KEY_MAX, "a pool key fits");
 
